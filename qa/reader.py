@@ -1,0 +1,164 @@
+"""The extractive sentence reader: evidence sentences become a cited answer.
+
+Every sentence of the retrieved passages is scored against the question with the
+cross-encoder; the best few (relevant, not redundant) are the answer, each followed by
+its citation marker. The reader abstains when the best sentence scores below the
+threshold or when a name the question asks about (a capitalised word or an acronym)
+occurs nowhere in the evidence: quoting what China said is no answer about Russia.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from qa.config import Config
+from qa.index import Hit
+from qa.models import CrossEncoder
+from qa.types import Article, Citation, Sentence
+
+NO_ANSWER = "The articles do not answer this question."
+
+_WORD = re.compile(r"[A-Za-z0-9][\w'’.-]*")
+_TOKEN = re.compile(r"\w+")
+# Capitalised words that are grammar, not names, when they start a question.
+_FUNCTION_WORDS = frozenset(
+    """what who whom whose where when why how which did does do is are was were can could should
+    would will has have had and but so or the a an in on at of for to from by with about tell give
+    name list describe explain according please if then there this that these those it its they
+    he she his her their i we you my our your after before during since between""".split()
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader concluded from the evidence."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    best_score: float
+    missing_terms: tuple[str, ...] = ()
+
+
+def key_terms(question: str) -> list[str]:
+    """Return the names and acronyms in a question that the evidence must mention."""
+    terms: list[str] = []
+    for i, match in enumerate(_WORD.finditer(question)):
+        word = re.sub(r"(['’]s|['’])$", "", match.group().rstrip(".-"))
+        bare = word.replace(".", "")
+        if len(bare) < 2 or not bare[0].isupper():
+            continue
+        if bare.lower() in _FUNCTION_WORDS and (i == 0 or not bare.isupper()):
+            continue
+        if bare not in terms:
+            terms.append(bare)
+    return terms
+
+
+def term_found(term: str, text: str) -> bool:
+    """Return True if ``term`` (allowing inflections, or as an acronym) occurs in ``text``.
+
+    "Russia" matches "Russian", "China" matches "Chinese" (a shared stem of at least four
+    letters); "US" matches "U.S." and "United States" (initials of capitalised words).
+    """
+    if term.isupper() and len(term) <= 6:
+        dotted = r"\.?".join(map(re.escape, term)) + r"\.?"
+        if re.search(rf"\b{dotted}(?!\w)", text):
+            return True
+        initials = r"\s+(?:of\s+|the\s+|and\s+)*".join(rf"{c}[a-z]+" for c in term)
+        return re.search(rf"\b{initials}\b", text) is not None
+    stem = term if len(term) <= 4 else term[: max(4, len(term) - 2)]
+    return re.search(rf"\b{re.escape(stem)}", text, flags=re.IGNORECASE) is not None
+
+
+def _tokens(text: str) -> set[str]:
+    return {t.lower() for t in _TOKEN.findall(text)}
+
+
+def _redundant(candidate: Sentence, chosen: Sequence[Sentence], limit: float = 0.6) -> bool:
+    words = _tokens(candidate.text)
+    for other in chosen:
+        other_words = _tokens(other.text)
+        union = words | other_words
+        if union and len(words & other_words) / len(union) > limit:
+            return True
+    return False
+
+
+class SentenceReader:
+    """Answers with the evidence sentences that best answer the question."""
+
+    def __init__(self, cross_encoder: CrossEncoder, config: Config) -> None:
+        self.cross_encoder = cross_encoder
+        self.config = config
+
+    def read(
+        self,
+        question: str,
+        hits: Sequence[Hit],
+        article: Callable[[str], Article],
+        required_terms: Sequence[str] | None = None,
+    ) -> Reading:
+        """Return the answer (or an abstention) for ``question`` from the retrieved passages.
+
+        ``required_terms`` are the names the evidence must mention (default: those of
+        ``question``); a follow-up passes its own, not those it borrowed from the conversation.
+        """
+        sentences = _unique_sentences(hits)
+        if not sentences:
+            return Reading(NO_ANSWER, (), True, float("-inf"))
+        evidence = "\n".join([h.passage.text for h in hits] + [article(h.passage.doc_id).title for h in hits])
+        terms = key_terms(question) if required_terms is None else required_terms
+        missing = tuple(t for t in terms if not term_found(t, evidence))
+        scores = self.cross_encoder.score(question, [s.text for s in sentences])
+        ranked = sorted(zip(scores.tolist(), sentences, strict=True), key=lambda pair: -pair[0])
+        best = ranked[0][0]
+        if missing or best < self.config.abstain_threshold:
+            text = NO_ANSWER
+            if missing:
+                text += f" None of them mention {_join(missing)}."
+            return Reading(text, (), True, best, missing)
+        floor = max(self.config.support_threshold, best - self.config.support_margin)
+        chosen: list[tuple[float, Sentence]] = []
+        for score, sentence in ranked:
+            if score < floor or len(chosen) >= self.config.max_answer_sentences:
+                break
+            if not _redundant(sentence, [s for _, s in chosen]):
+                chosen.append((score, sentence))
+        citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(chosen, start=1))
+        text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
+        return Reading(text, citations, False, best)
+
+
+def _unique_sentences(hits: Sequence[Hit]) -> list[Sentence]:
+    seen: set[tuple[str, int]] = set()
+    out: list[Sentence] = []
+    for hit in hits:
+        for sentence in hit.passage.sentences:
+            key = (sentence.doc_id, sentence.start)
+            if key not in seen:
+                seen.add(key)
+                out.append(sentence)
+    return out
+
+
+def _cite(number: int, sentence: Sentence, score: float, article: Article) -> Citation:
+    quote = article.text[sentence.start : sentence.end]
+    return Citation(
+        number=number,
+        doc_id=article.doc_id,
+        title=article.title,
+        source=article.source,
+        date=article.date,
+        url=article.url,
+        quote=quote,
+        start=sentence.start,
+        end=sentence.end,
+        score=round(float(score), 4),
+    )
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
