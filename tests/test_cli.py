@@ -1,0 +1,72 @@
+"""The `qa` command in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import SEEDS
+
+QA = str(Path(sys.executable).parent / "qa")
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([QA, *args], capture_output=True, text=True, input=stdin, timeout=300)
+
+
+def test_index_then_ask_json_round_trip(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "china.txt").write_text((SEEDS / "2021-08-16-china-taliban.txt").read_text(encoding="utf-8"))
+    (corpus / "broken.txt").write_bytes(b"\x00\xff\x00binary")
+    (corpus / "blank.md").write_text("  \n")
+    index_dir = tmp_path / "idx"
+
+    built = run("index", str(corpus), "--index", str(index_dir))
+    assert built.returncode == 0, built.stderr
+    assert "Indexed 1 article(s)" in built.stdout
+    assert "broken.txt" in built.stderr and "binary" in built.stderr
+    assert "blank.md" in built.stderr and "empty" in built.stderr
+
+    asked = run("ask", "What did China say about the Taliban?", "--index", str(index_dir), "--json")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert set(answer) >= {"question", "text", "citations", "abstained", "timings"}
+    assert not answer["abstained"] and "friendly and cooperative" in answer["text"]
+    text = (corpus / "china.txt").read_text(encoding="utf-8")
+    for c in answer["citations"]:
+        assert set(c) == {"number", "doc_id", "title", "source", "date", "url", "quote", "start", "end", "score"}
+        assert text[c["start"] : c["end"]] == c["quote"]  # the seed has no headline and clean whitespace
+
+    plain = run("ask", "What did Russia say about the Taliban?", "--index", str(index_dir))
+    assert plain.returncode == 0 and "do not answer" in plain.stdout
+
+
+def test_chat_keeps_the_conversation(seed_index_dir: Path) -> None:
+    out = run(
+        "chat",
+        "--index",
+        str(seed_index_dir),
+        stdin="What did Pakistan's prime minister say?\nWhere was he when he said it?\n/quit\n",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Imran Khan" in out.stdout and "(searched:" in out.stdout and "Islamabad" in out.stdout
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    missing = run("ask", "Anything?", "--index", str(tmp_path / "none"))
+    assert missing.returncode == 1 and "No index found" in missing.stderr and "qa index" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = run("index", str(tmp_path / "empty"), "--index", str(tmp_path / "idx"))
+    assert empty.returncode == 1 and "No articles could be loaded" in empty.stderr
+    assert not (tmp_path / "idx").exists()
+    blank = run("ask", "   ", "--index", str(tmp_path / "none"))
+    assert blank.returncode != 0 and "Traceback" not in blank.stderr
+
+
+def test_help_on_every_command() -> None:
+    for command in ([], ["index"], ["ask"], ["chat"], ["serve"]):
+        out = run(*command, "--help")
+        assert out.returncode == 0 and "usage: qa" in out.stdout
