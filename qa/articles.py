@@ -26,7 +26,7 @@ _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})[-_ ]*")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
-_SENTENCE_END = re.compile(r"[.!?:;,\"”’)]$")
+_SENTENCE_END = re.compile(r"[.!?:;,\"”’)—–-]$")  # also datelines such as "CNN —"
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def _load_file(file: Path, root: Path, max_file_bytes: int) -> list[Article | Fi
     out: list[Article | FileProblem] = []
     if note:
         out.append(FileProblem(where, note, skipped=False))
-    base_id = _slug(file.relative_to(root).with_suffix("").as_posix())
+    base_id = slug(file.relative_to(root).with_suffix("").as_posix())
     suffix = file.suffix.lower()
     if suffix == ".jsonl":
         out.extend(_from_jsonl(text, where, base_id))
@@ -179,7 +179,8 @@ def decode_bytes(raw: bytes) -> tuple[str, str | None] | None:
         return raw.decode("latin-1"), "not UTF-8; decoded as Latin-1"
 
 
-def _slug(value: str) -> str:
+def slug(value: str) -> str:
+    """Return ``value`` as a document id: letters, digits and ``._/-`` only."""
     return re.sub(r"[^A-Za-z0-9._/-]+", "-", value).strip("-") or "article"
 
 
@@ -187,6 +188,16 @@ def _title_from_name(stem: str) -> str:
     name = _DATE_PREFIX.sub("", stem)
     words = re.split(r"[-_ ]+", name)
     return " ".join(w[:1].upper() + w[1:] for w in words if w) or stem
+
+
+def _title_from_url(url: str | None) -> str | None:
+    """Return a title from a URL's slug ("/2022/09/14/serena-williams-return/index.html")."""
+    if not url:
+        return None
+    parts = [p for p in re.split(r"[/?#]", url.split("://", 1)[-1])[1:] if p]
+    parts = [p.rsplit(".", 1)[0] for p in parts if p.rsplit(".", 1)[0] not in ("index", "")]
+    best = max(parts, key=lambda p: p.count("-") + p.count("_"), default="")
+    return _title_from_name(best) if best.count("-") + best.count("_") >= 2 else None
 
 
 def _date_from_name(stem: str) -> str | None:
@@ -247,7 +258,7 @@ def _from_record(record: Any, where: str, fallback_id: str) -> Article | FilePro
         return FileProblem(where, "missing or empty 'text' field")
     text = normalize_text(text)
     explicit_id = record.get("doc_id", record.get("id"))
-    doc_id = _slug(str(explicit_id)) if explicit_id not in (None, "") else f"{fallback_id}-{content_hash(text)[:10]}"
+    doc_id = slug(str(explicit_id)) if explicit_id not in (None, "") else f"{fallback_id}-{content_hash(text)[:10]}"
 
     def field_str(*names: str) -> str | None:
         for name in names:
@@ -257,17 +268,18 @@ def _from_record(record: Any, where: str, fallback_id: str) -> Article | FilePro
         return None
 
     title = field_str("title")
+    url = field_str("url", "link")
     if title is None:
         headline, body = _split_headline(text, markdown=False)
         if headline:
             title, text = headline, body
     return Article(
         doc_id=doc_id,
-        title=title or doc_id,
+        title=title or _title_from_url(url) or doc_id,
         text=text,
         date=field_str("date", "publish_date", "published"),
         source=field_str("source", "site", "publisher"),
-        url=field_str("url", "link"),
+        url=url,
         path=where,
     )
 

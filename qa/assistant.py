@@ -12,7 +12,7 @@ from pathlib import Path
 from qa.articles import FileProblem, load_articles
 from qa.config import Config
 from qa.errors import InvalidQuestionError, NoArticlesError
-from qa.index import PassageIndex, index_exists
+from qa.index import Hit, PassageIndex, index_exists
 from qa.models import Models
 from qa.reader import SentenceReader, key_terms
 from qa.retrieve import DenseRetriever
@@ -84,11 +84,27 @@ class Assistant:
         if not report.articles:
             details = "".join(f"\n  {p}" for p in report.problems)
             raise NoArticlesError(f"No articles could be loaded from {', '.join(map(str, paths))}.{details}")
+        return cls.build(report.articles, index_dir, config, models, show_progress, report.problems)
+
+    @classmethod
+    def build(
+        cls,
+        articles: Sequence[Article],
+        index_dir: str | Path | None = None,
+        config: Config | None = None,
+        models: Models | None = None,
+        show_progress: bool = True,
+        problems: Sequence[FileProblem] = (),
+    ) -> Assistant:
+        """Index already loaded ``articles`` (persisting to ``index_dir`` if given)."""
+        config = config or Config.from_env()
+        if not articles:
+            raise NoArticlesError("No articles to index.")
         models = models or Models(config.embed_model, config.cross_encoder, config.embed_batch_size)
-        index = PassageIndex.build(report.articles, config, models.embedder(), show_progress=show_progress)
+        index = PassageIndex.build(articles, config, models.embedder(), show_progress=show_progress)
         if index_dir is not None:
             index.persist(index_dir)
-        return cls(index, config, models, report.problems)
+        return cls(index, config, models, problems)
 
     @classmethod
     def load(cls, index_dir: str | Path, config: Config | None = None, models: Models | None = None) -> Assistant:
@@ -138,7 +154,13 @@ class Assistant:
                 "total": round(done - started, 4),
             },
             resolved_question=resolved,
+            evidence=reading.evidence,
         )
+
+    def search(self, question: str, top_k: int = 10) -> list[Hit]:
+        """Return the ``top_k`` passages retrieved for ``question``, best first (no reading)."""
+        question = clean_question(question, self.config.max_question_chars)
+        return self._retriever.retrieve(question, top_k)
 
     def chat(self, history: Sequence[Turn] = ()) -> Conversation:
         """Start a conversation (or resume one from ``history``) for follow-up questions."""

@@ -51,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
 
+    p = sub.add_parser(
+        "eval",
+        help="run a question set and report accuracy, citations, abstention, latency",
+        description="Run a question set (JSONL, SQuAD JSON, HotpotQA JSONL or a BEIR folder) and write "
+        "report.json and report.md. Sets that carry their own paragraphs (SQuAD, HotpotQA, BEIR) are "
+        "run over them unless --index or --corpus says otherwise.",
+    )
+    p.add_argument("questions", metavar="QUESTIONS", help="question file or BEIR folder")
+    p.add_argument("--corpus", metavar="PATH", help="articles to index for this run (files, folder, SQuAD JSON, BEIR)")
+    p.add_argument("--out", metavar="DIR", default="eval-out", help="where report.json and report.md go")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions drawn at random")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of that draw (default 0)")
+    p.add_argument("--retrieval-only", action="store_true", help="measure retrieval only (no answers)")
+    _common(p)
+
     p = sub.add_parser("serve", help="serve the chat web UI", description="Serve the chat web UI (the same as app.py).")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
@@ -142,7 +157,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "serve": cmd_serve}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evalsets import load_eval_set
+    from qa.evaluate import run
+
+    config = _config(args)
+    eval_set = load_eval_set(args.questions).sample(args.limit, args.seed)
+    assistant = _eval_assistant(args, config, eval_set.corpus)
+    report = run(assistant, eval_set, retrieval_only=args.retrieval_only or None)
+    report.meta.update(questions=args.questions, limit=args.limit, seed=args.seed)
+    json_path, md_path = report.write(args.out)
+    print(report.table())
+    print(f"Wrote {json_path} and {md_path}")
+    return 0
+
+
+def _eval_assistant(args: argparse.Namespace, config: Config, own_corpus) -> Assistant:  # noqa: ANN001
+    """The assistant an evaluation runs against: --corpus, else --index, else the set's own paragraphs."""
+    from qa.articles import load_articles
+    from qa.evalsets import corpus_articles
+    from qa.index import index_matches
+
+    if args.corpus:
+        articles = corpus_articles(args.corpus)
+        if articles is None:
+            report = load_articles([args.corpus], config.max_file_bytes)
+            for problem in report.problems:
+                print(f"warning: {problem}", file=sys.stderr)
+            articles = report.articles
+        if args.index_dir and index_matches(args.index_dir, articles, config):
+            return Assistant.load(args.index_dir, config)
+        return Assistant.build(articles, args.index_dir, config)
+    if args.index_dir or own_corpus is None:
+        return Assistant.load(config.index_dir, config)
+    return Assistant.build(own_corpus, None, config)
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

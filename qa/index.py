@@ -294,6 +294,16 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def index_matches(index_dir: str | Path, articles: Sequence[Article], config: Config) -> bool:
+    """True when ``index_dir`` holds an index of exactly ``articles`` built with ``config``."""
+    try:
+        manifest = read_manifest(Path(index_dir))
+        check_manifest(manifest, config, str(index_dir))
+    except (IndexNotFoundError, CorruptIndexError, ManifestMismatchError):
+        return False
+    return manifest.get("articles") == {a.doc_id: content_hash(a.text) for a in articles}
+
+
 def check_manifest(manifest: dict[str, Any], config: Config, index_dir: str) -> None:
     """Raise ``ManifestMismatchError`` when the index was built with other settings."""
     expected = {"format_version": FORMAT_VERSION, **_manifest_settings(config)}

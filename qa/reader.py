@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from qa.config import Config
 from qa.index import Hit
 from qa.models import CrossEncoder
-from qa.types import Article, Citation, Sentence
+from qa.types import Article, Citation, Evidence, Sentence
 
 NO_ANSWER = "The articles do not answer this question."
 
@@ -40,6 +40,7 @@ class Reading:
     abstained: bool
     best_score: float
     missing_terms: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
 
 
 def key_terms(question: str) -> list[str]:
@@ -90,6 +91,8 @@ def _redundant(candidate: Sentence, chosen: Sequence[Sentence], limit: float = 0
 class SentenceReader:
     """Answers with the evidence sentences that best answer the question."""
 
+    evidence_kept = 10
+
     def __init__(self, cross_encoder: CrossEncoder, config: Config) -> None:
         self.cross_encoder = cross_encoder
         self.config = config
@@ -115,11 +118,14 @@ class SentenceReader:
         scores = self.cross_encoder.score(question, [s.text for s in sentences])
         ranked = sorted(zip(scores.tolist(), sentences, strict=True), key=lambda pair: -pair[0])
         best = ranked[0][0]
+        evidence = tuple(
+            Evidence(s.doc_id, s.start, s.end, s.text, round(score, 4)) for score, s in ranked[: self.evidence_kept]
+        )
         if missing or best < self.config.abstain_threshold:
             text = NO_ANSWER
             if missing:
                 text += f" None of them mention {_join(missing)}."
-            return Reading(text, (), True, best, missing)
+            return Reading(text, (), True, best, missing, evidence)
         floor = max(self.config.support_threshold, best - self.config.support_margin)
         chosen: list[tuple[float, Sentence]] = []
         for score, sentence in ranked:
@@ -129,7 +135,7 @@ class SentenceReader:
                 chosen.append((score, sentence))
         citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(chosen, start=1))
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
-        return Reading(text, citations, False, best)
+        return Reading(text, citations, False, best, (), evidence)
 
 
 def _unique_sentences(hits: Sequence[Hit]) -> list[Sentence]:

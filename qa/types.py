@@ -75,6 +75,21 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """A sentence the reader scored, ranked: what the answer was chosen from."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the evidence as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     """The assistant's reply to one question.
 
@@ -82,6 +97,7 @@ class Answer:
     when ``abstained`` is true it is a plain statement that the articles do not answer
     the question and ``citations`` is empty. ``timings`` holds seconds per stage.
     ``resolved_question`` is what was searched (differs from ``question`` for follow-ups).
+    ``evidence`` holds the best-scored sentences, best first, whether or not they were used.
     """
 
     question: str
@@ -90,6 +106,7 @@ class Answer:
     abstained: bool
     timings: dict[str, float] = field(default_factory=dict)
     resolved_question: str = ""
+    evidence: tuple[Evidence, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the answer as a JSON-serialisable dict (citations as objects)."""
@@ -100,6 +117,7 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "abstained": self.abstained,
             "timings": dict(self.timings),
+            "evidence": [e.to_dict() for e in self.evidence],
         }
 
     def to_markdown(self) -> str:
