@@ -22,12 +22,19 @@ NO_ANSWER = "The articles do not answer this question."
 
 _WORD = re.compile(r"[A-Za-z0-9][\w'’.-]*")
 _TOKEN = re.compile(r"\w+")
-# Capitalised words that are grammar, not names, when they start a question.
+# Words that are capitalised only because they start a question: not names.
 _FUNCTION_WORDS = frozenset(
-    """what who whom whose where when why how which did does do is are was were can could should
-    would will has have had and but so or the a an in on at of for to from by with about tell give
-    name list describe explain according please if then there this that these those it its they
-    he she his her their i we you my our your after before during since between""".split()
+    """what who whom whose where when why how which whether did does do is are was were be been can could should
+    would will shall may might must has have had and but so or nor yet the a an in on at of for to from by with
+    about above across after against along amid among amongst apart around as aside at before behind below
+    beneath beside besides between beyond despite down during except following given inside into like near
+    off onto out outside over past per regarding since than through throughout toward towards under unlike
+    until upon via within without although though while whereas because unless once if then there here now
+    today tell give name list describe explain identify define state provide mention according please
+    this that these those it its they them he she his her their i we you my our your other another some any
+    all each every both either neither many much more most less least few several such same only also just
+    even still not no yes one two three first second third last next new old after apart approximately
+    roughly originally initially finally eventually usually generally typically currently recently""".split()
 )
 
 
@@ -46,12 +53,13 @@ class Reading:
 def key_terms(question: str) -> list[str]:
     """Return the names and acronyms in a question that the evidence must mention."""
     terms: list[str] = []
-    for i, match in enumerate(_WORD.finditer(question)):
+    for match in _WORD.finditer(question):
         word = re.sub(r"(['’]s|['’])$", "", match.group().rstrip(".-"))
         bare = word.replace(".", "")
         if len(bare) < 2 or not bare[0].isupper():
             continue
-        if bare.lower() in _FUNCTION_WORDS and (i == 0 or not bare.isupper()):
+        possessive = word != match.group().rstrip(".-")
+        if bare.lower() in _FUNCTION_WORDS and not bare.isupper() and not possessive:
             continue
         if bare not in terms:
             terms.append(bare)
