@@ -88,7 +88,8 @@ def load_eval_set(path: str | Path) -> EvalSet:
         whole = None
     if isinstance(whole, dict) and isinstance(whole.get("data"), list):
         return _load_squad(path, whole)
-    if isinstance(whole, dict) and "question" not in whole:
+    one_line = len([line for line in text.splitlines() if line.strip()]) == 1
+    if isinstance(whole, (dict, list)) and not one_line:
         raise EvalDataError(f"{path}: a JSON file must be SQuAD JSON (with a 'data' list) or JSONL of questions")
     records = list(_jsonl_records(path, text))
     if not records:

@@ -1,0 +1,191 @@
+"""Metrics on tiny hand-checked inputs, real runs, and the `qa eval` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant, Config
+from qa.evalsets import EvalDataError, Question, load_eval_set
+from qa.evaluate import (
+    contains_any,
+    exact_match,
+    f1_score,
+    normalize_answer,
+    percentile,
+    run,
+    score_row,
+    summarize,
+)
+from qa.models import Models
+from qa.types import Answer, Citation, Evidence
+
+from .conftest import DATA
+from .test_cli import QA
+from .test_evalsets import SQUAD, write_jsonl
+
+
+def cite(n: int, doc: str, quote: str) -> Citation:
+    return Citation(n, doc, "T", None, None, None, quote, 0, len(quote), 5.0)
+
+
+def ev(text: str) -> Evidence:
+    return Evidence("d", 0, len(text), text, 1.0)
+
+
+def answer(text: str, citations=(), abstained=False, evidence=(), total=0.1) -> Answer:  # noqa: ANN001
+    return Answer(
+        "q",
+        text,
+        tuple(citations),
+        abstained,
+        {"retrieve": total / 2, "read": total / 2, "total": total},
+        "q",
+        tuple(evidence),
+    )
+
+
+def test_squad_normalisation_match_em_f1_percentile() -> None:
+    assert normalize_answer("The  Quick, brown fox!") == "quick brown fox"
+    assert contains_any("He left for Tajikistan.", ["tajikistan"])
+    assert contains_any("It said “Squid Game” was back", ["“Squid Game”"])
+    assert not contains_any("129 passengers", ["12"])  # whole words only
+    assert exact_match("the Friday", ["Friday"]) == 1.0 and exact_match("Friday night", ["Friday"]) == 0.0
+    assert f1_score("the cat sat", ["cat sat on"]) == pytest.approx(0.8)
+    assert f1_score("dog", ["cat"]) == 0.0
+    assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([1, 2, 3, 4], 100) == 4
+    assert percentile([], 50) is None
+
+
+def test_metrics_on_hand_checked_rows() -> None:
+    q1 = Question("q1", "Where did Ghani go?", ("Tajikistan",), True, ("d1",))
+    q2 = Question("q2", "What did Russia say?", (), False)
+    q3 = Question("q3", "What did Germany say?", (), False)
+    q4 = Question("q4", "How many passengers?", ("129",), True, ("d3",))
+    rows = [
+        score_row(
+            q1,
+            answer(
+                "Ghani left for Tajikistan. [1] Other. [2]",
+                [cite(1, "d1", "Ghani left for Tajikistan."), cite(2, "d2", "Other.")],
+                evidence=[ev("Other."), ev("Ghani left for Tajikistan.")],
+                total=0.1,
+            ),
+            ["d2", "d1"],
+        ),
+        score_row(q2, answer("The articles do not answer.", abstained=True, total=0.2), ["d1"]),
+        score_row(q3, answer("Germany said things. [1]", [cite(1, "d1", "Germany said things.")], total=0.3), ["d1"]),
+        score_row(
+            q4, answer("The articles do not answer.", abstained=True, evidence=[ev("129 people")], total=0.4), ["d1"]
+        ),
+    ]
+    assert rows[0]["recall@1"] == 0 and rows[0]["recall@5"] == 1 and rows[0]["rr@10"] == 0.5
+    assert rows[0]["evidence_hit@1"] is False and rows[0]["evidence_hit@5"] is True
+    assert rows[0]["citations_supported"] == 1
+    m, counts = summarize(rows)
+    assert counts == {"questions": 4, "answerable": 2, "unanswerable": 2, "with_gold_docs": 2, "answered": 2}
+    assert m["accuracy"] == 0.5  # q1 right, q2 right, q3 wrong (answered), q4 wrong (abstained)
+    assert m["answer_recall"] == 0.5
+    assert m["exact_match"] is None and m["f1"] is None  # no short spans: n/a, not a made-up number
+    assert m["evidence_hit@1"] == 0.5 and m["evidence_hit@5"] == 1.0
+    assert m["retrieval_recall@1"] == 0.0 and m["retrieval_recall@5"] == 0.5 and m["mrr@10"] == 0.25
+    assert m["citation_precision"] == 0.5 and m["citation_recall"] == 1.0
+    assert m["abstain_precision"] == 0.5 and m["abstain_recall"] == 0.5 and m["abstain_f1"] == 0.5
+    assert m["answer_rate"] == 0.5
+    assert m["latency_p50_total"] == pytest.approx(0.25) and m["latency_p50_rerank"] is None
+
+
+def test_run_seed_questions_with_a_dialogue(assistant: Assistant, tmp_path: Path) -> None:
+    rows = [json.loads(x) for x in (DATA / "seed_questions.jsonl").read_text().splitlines()[:3]]
+    rows.append(
+        {
+            "id": "dlg",
+            "turns": [
+                {"question": "What did Pakistan's prime minister say?", "answers": ["shackles of slavery"]},
+                {"question": "Where was he when he said it?", "answers": ["Islamabad"]},
+            ],
+        }
+    )
+    rows.append({"id": "none", "question": "What did Russia say about the Taliban?", "answers": []})
+    eval_set = load_eval_set(write_jsonl(tmp_path / "q.jsonl", rows))
+    report = run(assistant, eval_set, show_progress=False)
+    assert [r["id"] for r in report.rows] == ["seed-01", "seed-02", "seed-03", "dlg#1", "dlg#2", "none"]
+    assert report.rows[4]["resolved_question"] != "Where was he when he said it?"
+    assert report.metrics["accuracy"] == 1.0 and report.metrics["abstain_recall"] == 1.0
+    assert report.counts["questions"] == 6
+    json_path, md_path = report.write(tmp_path / "out")
+    saved = json.loads(json_path.read_text())
+    assert saved["metrics"]["accuracy"] == 1.0 and len(saved["rows"]) == 6
+    assert saved["rows"][0]["citations"][0]["quote"] in saved["rows"][0]["answer"]
+    assert "| accuracy | 1.000 |" in md_path.read_text()
+    assert "exact_match" in report.table() and "n/a" in report.table()
+
+
+def test_retrieval_only_run_over_a_beir_folder(tmp_path: Path, config: Config, models: Models) -> None:
+    write_jsonl(
+        tmp_path / "corpus.jsonl",
+        [
+            {
+                "_id": "harbour",
+                "title": "Harbour",
+                "text": "The harbour reopened on Friday after a strike by dock workers.",
+            },
+            {"_id": "bridge", "title": "Bridge", "text": "The mayor opened a new bridge over the river on Tuesday."},
+            {
+                "_id": "school",
+                "title": "School",
+                "text": "A new school for 600 pupils was built in the north of the city.",
+            },
+        ],
+    )
+    write_jsonl(
+        tmp_path / "queries.jsonl",
+        [
+            {"_id": "q1", "text": "When did the harbour reopen?"},
+            {"_id": "q2", "text": "How many pupils does the new school have?"},
+        ],
+    )
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tharbour\t1\nq2\tschool\t1\n")
+    eval_set = load_eval_set(tmp_path)
+    assistant = Assistant.build(eval_set.corpus, None, config, models, show_progress=False)
+    report = run(assistant, eval_set, show_progress=False)
+    assert report.meta["retrieval_only"] is True
+    assert report.metrics["retrieval_recall@1"] == 1.0 and report.metrics["mrr@10"] == 1.0
+    assert "accuracy" not in report.metrics and "answer" not in report.rows[0]
+
+
+def test_bad_question_fails_before_anything_runs(assistant: Assistant) -> None:
+    with pytest.raises(EvalDataError, match="'long'"):
+        run(assistant, [Question("ok", "Who?", ("x",)), Question("long", "why " * 5000, ("x",))], show_progress=False)
+
+
+def test_qa_eval_command_on_squad_json(tmp_path: Path) -> None:
+    squad = tmp_path / "squad.json"
+    squad.write_text(json.dumps(SQUAD))
+    out = tmp_path / "report"
+    done = subprocess.run([QA, "eval", str(squad), "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "accuracy" in done.stdout and "retrieval_recall@1" in done.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"] == {
+        "questions": 3,
+        "answerable": 2,
+        "unanswerable": 1,
+        "with_gold_docs": 3,
+        "answered": report["counts"]["answered"],
+    }
+    assert report["metrics"]["retrieval_recall@5"] == 1.0  # two paragraphs: both in the top 5
+    assert report["metrics"]["retrieval_recall@1"] is not None
+    assert (out / "report.md").is_file()
+
+
+def test_qa_eval_malformed_input_writes_nothing(tmp_path: Path) -> None:
+    bad = write_jsonl(tmp_path / "bad.jsonl", ['{"question": "fine?", "answers": ["a"]}', "{oops"])
+    out = tmp_path / "report"
+    done = subprocess.run([QA, "eval", str(bad), "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert f"{bad}:2: invalid JSON" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
