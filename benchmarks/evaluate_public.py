@@ -53,9 +53,7 @@ SPECS = [
         in_repo=True,
     ),
     Spec("squad-v1.1", "squad/dev-v1.1.json", None, 2000, "open-book over all 2,067 dev paragraphs"),
-    Spec(
-        "squad-v2.0", "squad/dev-v2.0.json", None, 2000, "open-book over 1,204 dev paragraphs; ~half unanswerable"
-    ),
+    Spec("squad-v2.0", "squad/dev-v2.0.json", None, 2000, "open-book over 1,204 dev paragraphs; ~half unanswerable"),
     Spec(
         "realtimeqa",
         "realtimeqa_news/queries_with_gold.jsonl",

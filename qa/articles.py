@@ -200,6 +200,14 @@ def _title_from_url(url: str | None) -> str | None:
     return _title_from_name(best) if best.count("-") + best.count("_") >= 2 else None
 
 
+def source_from_url(url: str | None) -> str | None:
+    """Return a URL's host without ``www.`` ("https://www.cnn.com/..." gives "cnn.com")."""
+    if not url or "://" not in url:
+        return None
+    host = url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0].lower()
+    return host.removeprefix("www.") or None
+
+
 def _date_from_name(stem: str) -> str | None:
     match = _DATE_PREFIX.match(stem)
     return match.group(1) if match else None
@@ -244,7 +252,7 @@ def _from_html(html: str, where: str, doc_id: str, stem: str) -> Article | FileP
         title=(doc.title or "").strip() or _title_from_name(stem),
         text=body,
         date=doc.date or _date_from_name(stem),
-        source=doc.sitename or doc.hostname or None,
+        source=doc.sitename or doc.hostname or source_from_url(doc.url) or None,
         url=doc.url or None,
         path=where,
     )
@@ -278,7 +286,7 @@ def _from_record(record: Any, where: str, fallback_id: str) -> Article | FilePro
         title=title or _title_from_url(url) or doc_id,
         text=text,
         date=field_str("date", "publish_date", "published"),
-        source=field_str("source", "site", "publisher"),
+        source=field_str("source", "site", "publisher") or source_from_url(url),
         url=url,
         path=where,
     )

@@ -6,16 +6,17 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 
 from qa.articles import FileProblem, load_articles
 from qa.config import Config
-from qa.errors import InvalidQuestionError, NoArticlesError
-from qa.index import Hit, PassageIndex, index_exists
+from qa.errors import InvalidQuestionError, NoArticlesError, UnknownArticleError
+from qa.index import Hit, IndexUpdate, PassageIndex, index_exists
 from qa.models import Models
 from qa.reader import SentenceReader, key_terms
-from qa.retrieve import DenseRetriever
+from qa.retrieve import Filters, Retrieval, Retriever, parse_date
 from qa.types import Answer, Article
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,19 @@ def clean_question(question: str, max_chars: int) -> str:
     return cleaned
 
 
+def make_filters(sources: Sequence[str] | None, since: str | date | None, until: str | date | None) -> Filters | None:
+    """Return the article filters for ``ask``/``search``; raises for an unreadable date."""
+    bounds = []
+    for name, value in (("since", since), ("until", until)):
+        day = parse_date(value) if value not in (None, "") else None
+        if value not in (None, "") and day is None:
+            raise InvalidQuestionError(f"{name}={value!r} is not a date: use YYYY-MM-DD.")
+        bounds.append(day)
+    wanted = tuple(s.strip() for s in sources or () if s and s.strip())
+    filters = Filters(wanted, bounds[0], bounds[1])
+    return filters if filters.active else None
+
+
 class Assistant:
     """Answers questions about a collection of articles, citing the sentences it used."""
 
@@ -54,12 +68,14 @@ class Assistant:
         config: Config | None = None,
         models: Models | None = None,
         problems: Sequence[FileProblem] = (),
+        index_dir: str | Path | None = None,
     ) -> None:
         self.config = config or Config.from_env()
+        self.index_dir = Path(index_dir) if index_dir is not None else None
         self.models = models or Models(self.config.embed_model, self.config.cross_encoder, self.config.embed_batch_size)
         self.index = index
         self.problems = tuple(problems)
-        self._retriever = DenseRetriever(index, self.models.embedder, self.config.top_k)
+        self._retriever = Retriever(index, self.config, self.models.embedder, self.models.cross_encoder)
 
     # ---- construction ------------------------------------------------------------
     @classmethod
@@ -104,7 +120,7 @@ class Assistant:
         index = PassageIndex.build(articles, config, models.embedder(), show_progress=show_progress)
         if index_dir is not None:
             index.persist(index_dir)
-        return cls(index, config, models, problems)
+        return cls(index, config, models, problems, index_dir)
 
     @classmethod
     def load(cls, index_dir: str | Path, config: Config | None = None, models: Models | None = None) -> Assistant:
@@ -112,7 +128,7 @@ class Assistant:
         config = config or Config.from_env()
         models = models or Models(config.embed_model, config.cross_encoder, config.embed_batch_size)
         index = PassageIndex.load(index_dir, config, models.embedder)
-        return cls(index, config, models)
+        return cls(index, config, models, index_dir=index_dir)
 
     @classmethod
     def load_or_build(
@@ -124,23 +140,63 @@ class Assistant:
         log.info("No index in %s yet: building it from %s", index_dir, ", ".join(map(str, seed_paths)))
         return cls.from_articles(seed_paths, index_dir=index_dir, config=config)
 
+    # ---- updates -------------------------------------------------------------------
+    def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = True) -> IndexUpdate:
+        """Index new and changed articles under ``paths`` (unchanged ones are not re-embedded).
+
+        When the assistant has an ``index_dir``, the updated index replaces it atomically.
+        Files that cannot be used are reported in the result's ``problems``.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        report = load_articles(list(paths), self.config.max_file_bytes)
+        update = self.index.update(report.articles, self.config, self.models.embedder(), show_progress)
+        if self.index_dir is not None and (update.added or update.replaced):
+            self.index.persist(self.index_dir)
+        return replace(update, problems=report.problems + update.duplicates)
+
+    def remove(self, doc_ids: Sequence[str] | str) -> list[str]:
+        """Delete articles (FAISS vectors, docstore passages, article text); persists if it has an index_dir.
+
+        Raises ``UnknownArticleError`` if an id is not indexed; nothing is removed then.
+        """
+        ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
+        try:
+            removed = self.index.remove(ids)
+        except KeyError as exc:
+            raise UnknownArticleError(f"Not in the index: {exc.args[0]}. `qa articles` lists the indexed ids.") from exc
+        if self.index_dir is not None:
+            self.index.persist(self.index_dir)
+        return removed
+
     # ---- questions ---------------------------------------------------------------
-    def ask(self, question: str, *, context_terms: Sequence[str] = ()) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        context_terms: Sequence[str] = (),
+    ) -> Answer:
         """Answer one question from the articles, with citations, or abstain.
 
-        ``context_terms`` (names from earlier turns of a conversation) are added to what
-        is searched and scored, but the answer never needs to mention them.
+        ``sources`` and ``since``/``until`` (``YYYY-MM-DD``, inclusive) restrict which
+        articles are searched. ``context_terms`` (names from earlier turns of a
+        conversation) are added to what is searched and scored, but the answer never
+        needs to mention them.
         """
         question = clean_question(question, self.config.max_question_chars)
+        filters = make_filters(sources, since, until)
         cross_encoder = self.models.cross_encoder()  # loaded once, before the clock starts
         self.models.embedder()
         started = time.perf_counter()
         own_terms = key_terms(question)
         resolved = f"{question} ({' '.join(context_terms)})" if context_terms else question
-        hits = self._retriever.retrieve(resolved)
-        retrieved = time.perf_counter()
+        retrieval = self._retriever.retrieve(resolved, filters=filters)
+        read_started = time.perf_counter()
         reading = SentenceReader(cross_encoder, self.config).read(
-            resolved, hits, self.index.article, required_terms=own_terms
+            resolved, retrieval.hits, self.index.article, required_terms=own_terms
         )
         done = time.perf_counter()
         return Answer(
@@ -148,19 +204,38 @@ class Assistant:
             text=reading.text,
             citations=reading.citations,
             abstained=reading.abstained,
-            timings={
-                "retrieve": round(retrieved - started, 4),
-                "read": round(done - retrieved, 4),
-                "total": round(done - started, 4),
-            },
+            timings={**retrieval.timings, "read": round(done - read_started, 4), "total": round(done - started, 4)},
             resolved_question=resolved,
             evidence=reading.evidence,
         )
 
-    def search(self, question: str, top_k: int = 10) -> list[Hit]:
-        """Return the ``top_k`` passages retrieved for ``question``, best first (no reading)."""
+    def search(
+        self,
+        question: str,
+        top_k: int = 10,
+        *,
+        sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> list[Hit]:
+        """Return the ``top_k`` passages retrieved (and reranked) for ``question``, best first."""
+        return list(self.retrieve(question, top_k, sources=sources, since=since, until=until).hits)
+
+    def retrieve(
+        self,
+        question: str,
+        top_k: int = 10,
+        *,
+        sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> Retrieval:
+        """Like ``search``, with the seconds each retrieval stage took."""
         question = clean_question(question, self.config.max_question_chars)
-        return self._retriever.retrieve(question, top_k)
+        self.models.embedder()
+        if self.config.rerank:
+            self.models.cross_encoder()
+        return self._retriever.retrieve(question, top_k, make_filters(sources, since, until))
 
     def chat(self, history: Sequence[Turn] = ()) -> Conversation:
         """Start a conversation (or resume one from ``history``) for follow-up questions."""
@@ -207,9 +282,18 @@ class Conversation:
         """Forget the conversation."""
         self._turns.clear()
 
-    def ask(self, question: str) -> Answer:
-        """Answer ``question`` in the context of the conversation."""
-        answer = self.assistant.ask(question, context_terms=self.context_terms(question))
+    def ask(
+        self,
+        question: str,
+        *,
+        sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> Answer:
+        """Answer ``question`` in the context of the conversation (filters as in ``Assistant.ask``)."""
+        answer = self.assistant.ask(
+            question, sources=sources, since=since, until=until, context_terms=self.context_terms(question)
+        )
         self._turns.append(Turn(answer.question, answer))
         return answer
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from qa.assistant import Assistant
 from qa.config import Config
-from qa.errors import QAError
+from qa.errors import NoArticlesError, QAError
 from qa.types import Answer
 
 
@@ -23,6 +23,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
 
 
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source",
+        action="append",
+        dest="sources",
+        metavar="NAME",
+        help="only articles from this source (repeat for several)",
+    )
+    parser.add_argument("--since", metavar="YYYY-MM-DD", help="only articles dated on or after this day")
+    parser.add_argument("--until", metavar="YYYY-MM-DD", help="only articles dated on or before this day")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``qa`` command."""
     parser = argparse.ArgumentParser(prog="qa", description="Cited answers to questions about news articles, offline.")
@@ -30,10 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "index",
-        help="build the index from article files and folders",
-        description="Load .txt/.md/.html/.json/.jsonl articles and build the index (replacing DIR's).",
+        help="add article files and folders to the index (or build it)",
+        description="Load .txt/.md/.html/.json/.jsonl articles into the index. An existing index is updated: "
+        "new and changed articles are embedded, unchanged ones kept as they are. --rebuild starts afresh.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="article files or folders (searched recursively)")
+    p.add_argument("--rebuild", action="store_true", help="replace the index with one of PATHs only")
+    _common(p)
+
+    p = sub.add_parser("remove", help="delete articles from the index", description="Delete articles by doc_id.")
+    p.add_argument("doc_ids", nargs="+", metavar="DOC_ID", help="ids as listed by `qa articles`")
+    _common(p)
+
+    p = sub.add_parser("articles", help="list the indexed articles", description="List the indexed articles.")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
     _common(p)
 
     p = sub.add_parser(
@@ -41,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("question", help="the question, in quotes")
     p.add_argument("--json", action="store_true", help="print the answer as JSON (citations as objects)")
+    _filters(p)
     _common(p)
 
     p = sub.add_parser(
@@ -49,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask questions one after another; follow-ups use the conversation. "
         "Commands: /reset forgets the conversation, /quit (or Ctrl-D) leaves.",
     )
+    _filters(p)
     _common(p)
 
     p = sub.add_parser(
@@ -99,21 +123,63 @@ def format_answer(answer: Answer) -> str:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from qa.index import index_exists
+
     config = _config(args)
-    assistant = Assistant.from_articles(args.paths, index_dir=config.index_dir, config=config)
-    for problem in assistant.problems:
+    if args.rebuild or not index_exists(config.index_dir):
+        assistant = Assistant.from_articles(args.paths, index_dir=config.index_dir, config=config)
+        problems = assistant.problems
+        summary = f"Indexed {len(assistant.articles())} article(s)"
+    else:
+        assistant = Assistant.load(config.index_dir, config)
+        update = assistant.add(args.paths)
+        problems = update.problems
+        if not (update.added or update.replaced or update.unchanged):
+            for problem in problems:
+                print(f"warning: {problem}", file=sys.stderr)
+            raise NoArticlesError(f"No articles could be loaded from {', '.join(args.paths)}; the index is unchanged.")
+        summary = (
+            f"Added {len(update.added)}, updated {len(update.replaced)}, unchanged {len(update.unchanged)} "
+            f"article(s) ({update.passages_embedded} passage(s) embedded); the index has "
+            f"{len(assistant.articles())} article(s)"
+        )
+    for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
-    articles = assistant.articles()
+    skipped = sum(p.skipped for p in problems)
     print(
-        f"Indexed {len(articles)} article(s), {len(assistant.index)} passage(s) into {config.index_dir}/"
-        + (f"; {sum(p.skipped for p in assistant.problems)} skipped (see warnings)" if assistant.problems else "")
+        f"{summary}, {len(assistant.index)} passage(s) in {config.index_dir}/"
+        + (f"; {skipped} skipped (see warnings)" if skipped else "")
     )
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    config = _config(args)
+    assistant = Assistant.load(config.index_dir, config)
+    removed = assistant.remove(args.doc_ids)
+    print(f"Removed {len(removed)} article(s): {', '.join(removed)}; {len(assistant.articles())} left")
+    return 0
+
+
+def cmd_articles(args: argparse.Namespace) -> int:
+    config = _config(args)
+    assistant = Assistant.load(config.index_dir, config)
+    for a in assistant.articles():
+        passages = assistant.index.passage_count(a.doc_id)
+        if args.json:
+            row = {k: v for k, v in a.to_dict().items() if k != "text"} | {"passages": passages}
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            meta = ", ".join(x for x in (a.source, a.date) if x)
+            print(f"{a.doc_id}\t{a.title}{f' ({meta})' if meta else ''}\t{passages} passage(s)")
     return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     config = _config(args)
-    answer = Assistant.load(config.index_dir, config).ask(args.question)
+    answer = Assistant.load(config.index_dir, config).ask(
+        args.question, sources=args.sources, since=args.since, until=args.until
+    )
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -140,7 +206,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not question:
             continue
         try:
-            answer = conversation.ask(question)
+            answer = conversation.ask(question, sources=args.sources, since=args.since, until=args.until)
         except QAError as exc:
             print(f"error: {exc}")
             continue
@@ -193,7 +259,15 @@ def _eval_assistant(args: argparse.Namespace, config: Config, own_corpus) -> Ass
     return Assistant.build(own_corpus, None, config)
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "chat": cmd_chat, "eval": cmd_eval, "serve": cmd_serve}
+COMMANDS = {
+    "index": cmd_index,
+    "remove": cmd_remove,
+    "articles": cmd_articles,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "eval": cmd_eval,
+    "serve": cmd_serve,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

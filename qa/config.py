@@ -30,7 +30,14 @@ class Config:
     chunk_words: int = 150
     chunk_overlap_sentences: int = 1
     embed_batch_size: int = 32
-    # Retrieval and reading.
+    # Retrieval: "hybrid" (dense + BM25, reciprocal rank fusion), "dense" or "bm25";
+    # ``candidates`` per retriever, the best ``rerank_candidates`` reranked by the cross-encoder.
+    retrieval: str = "hybrid"
+    candidates: int = 30
+    rerank: bool = True
+    rerank_candidates: int = 20
+    rerank_max_tokens: int = 128
+    # Reading: the sentences of the best ``top_k`` passages.
     top_k: int = 6
     max_answer_sentences: int = 3
     # Cross-encoder logits: below ``abstain_threshold`` the best sentence does not answer.
@@ -50,7 +57,10 @@ class Config:
             if raw is None:
                 continue
             kind = type(getattr(cls(), f.name))
-            values[f.name] = kind(raw)
+            if kind is bool:
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[f.name] = kind(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

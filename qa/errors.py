@@ -25,7 +25,7 @@ class ManifestMismatchError(QAError):
         details = "; ".join(f"{k}: index has {a!r}, configuration has {b!r}" for k, (a, b) in differences.items())
         super().__init__(
             f"The index in {index_dir!r} does not match the configuration ({details}). "
-            f"Rebuild it with the current settings: `qa index PATH... --index {index_dir}`, "
+            f"Rebuild it with the current settings: `qa index PATH... --index {index_dir} --rebuild`, "
             f"or configure the settings it was built with."
         )
         self.index_dir = index_dir
@@ -37,7 +37,8 @@ class CorruptIndexError(QAError):
 
     def __init__(self, index_dir: str, reason: str) -> None:
         super().__init__(
-            f"The index in {index_dir!r} cannot be read ({reason}). Rebuild it: `qa index PATH... --index {index_dir}`."
+            f"The index in {index_dir!r} cannot be read ({reason}). "
+            f"Rebuild it: `qa index PATH... --index {index_dir} --rebuild`."
         )
         self.index_dir = index_dir
 
@@ -52,3 +53,7 @@ class InvalidQuestionError(QAError):
 
 class ModelLoadError(QAError):
     """A configured model could not be loaded offline."""
+
+
+class UnknownArticleError(QAError):
+    """An article id that is not in the index."""

@@ -299,9 +299,9 @@ def run(
 def _run_one(assistant: Assistant, conversation: Any, question: Question, retrieval_only: bool) -> dict[str, Any]:
     if retrieval_only:
         t0 = time.perf_counter()
-        hits = assistant.search(question.question, SEARCH_DEPTH)
-        row = score_row(question, None, doc_ranking(h.passage.doc_id for h in hits))
-        row["timings"] = {"retrieve": round(time.perf_counter() - t0, 4), "total": round(time.perf_counter() - t0, 4)}
+        retrieval = assistant.retrieve(question.question, SEARCH_DEPTH)
+        row = score_row(question, None, doc_ranking(h.passage.doc_id for h in retrieval.hits))
+        row["timings"] = {**retrieval.timings, "total": round(time.perf_counter() - t0, 4)}
         return row
     answer = conversation.ask(question.question)
     hits = assistant.search(answer.resolved_question or answer.question, SEARCH_DEPTH)

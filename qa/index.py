@@ -1,6 +1,6 @@
 """The passage index: sentence-transformers vectors in FAISS through llama-index.
 
-Layout of an index folder::
+Layout of an index folder: ``CURRENT`` names the live version, a sub-folder holding::
 
     manifest.json                 format version, model, dimension, chunking, article hashes
     articles.jsonl                the articles (the text citations point into)
@@ -8,8 +8,8 @@ Layout of an index folder::
     id_map.json                   FAISS id <-> passage id (JSON)
     docstore.json, index_store.json, ...   llama-index's JSON docstore
 
-Loading reads these files and never embeds anything. Writes go to a temporary folder
-next to the target, which then replaces the target, so an interrupted write leaves the
+Loading reads these files and never embeds anything. A write creates a new version
+folder and then atomically replaces ``CURRENT``, so an interrupted write leaves the
 previous index usable. Nothing in the folder is unpickled: FAISS reads its own format
 and every other file is JSON.
 """
@@ -21,10 +21,11 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
-import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,20 @@ from llama_index.core import Settings, StorageContext, VectorStoreIndex, load_in
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.retrievers import VectorIndexRetriever
-from llama_index.core.schema import QueryBundle, TextNode
+from llama_index.core.schema import (
+    BaseNode,
+    NodeRelationship,
+    NodeWithScore,
+    QueryBundle,
+    RelatedNodeInfo,
+    TextNode,
+)
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
+from llama_index.vector_stores.faiss import FaissMapVectorStore
 from tqdm.auto import tqdm
 
-from qa.articles import content_hash
+from qa.articles import FileProblem, content_hash
+from qa.bm25 import BM25Index
 from qa.chunking import make_passages
 from qa.config import Config
 from qa.errors import CorruptIndexError, IndexNotFoundError, ManifestMismatchError
@@ -48,6 +59,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+BM25_DIR = "bm25"
+CURRENT = "CURRENT"
 ARTICLES = "articles.jsonl"
 
 # Never let llama-index fall back to a remote LLM (setting it prints a notice: silence it).
@@ -95,6 +108,11 @@ def passage_embed_text(article: Article, passage: Passage) -> str:
     return f"{article.title}\n{passage.text}"
 
 
+def passage_lexical_text(article: Article, text: str) -> str:
+    """Return the text BM25 indexes for a passage: title and date, then the passage."""
+    return f"{article.title} {article.date or ''}\n{text}"
+
+
 def _manifest_settings(config: Config) -> dict[str, Any]:
     return {
         "embed_model": config.embed_model,
@@ -103,20 +121,71 @@ def _manifest_settings(config: Config) -> dict[str, Any]:
     }
 
 
-def _faiss_store(dimension: int):  # noqa: ANN202 - FaissMapVectorStore
-    import faiss
-    from llama_index.vector_stores.faiss import FaissMapVectorStore
+class IdMapFaissStore(FaissMapVectorStore):
+    """llama-index's FAISS id-map store, adding in batches with ids that never collide.
 
-    return FaissMapVectorStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+    The upstream ``add`` numbers new vectors by ``ntotal``, which after a deletion can
+    reuse the id of a vector still in the index; here new ids continue after the largest.
+    """
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        """Add nodes (with embeddings) to FAISS; returns their node ids."""
+        if not nodes:
+            return []
+        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
+        ids = np.arange(start, start + len(nodes), dtype=np.int64)
+        vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
+        self._faiss_index.add_with_ids(vectors, ids)
+        for faiss_id, node in zip(ids.tolist(), nodes, strict=True):
+            self._node_id_to_faiss_id_map[node.id_] = faiss_id
+            self._faiss_id_to_node_id_map[faiss_id] = node.id_
+        return [n.id_ for n in nodes]
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
+        if query.node_ids is None:
+            return super().query(query, **kwargs)
+        import faiss
+
+        ids = [self._node_id_to_faiss_id_map[n] for n in query.node_ids if n in self._node_id_to_faiss_id_map]
+        if not ids or not query.similarity_top_k:
+            return VectorStoreQueryResult(similarities=[], ids=[])
+        vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+        dists, found = self._faiss_index.search(vector, min(query.similarity_top_k, len(ids)), params=params)
+        pairs = [
+            (float(d), self._faiss_id_to_node_id_map[int(i)]) for d, i in zip(dists[0], found[0], strict=True) if i >= 0
+        ]
+        return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
+
+
+def _faiss_store(dimension: int) -> IdMapFaissStore:
+    import faiss
+
+    return IdMapFaissStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
 
 
 class PassageIndex:
     """Articles, their passages and the vector index over the passages."""
 
-    def __init__(self, articles: dict[str, Article], index: VectorStoreIndex, manifest: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        articles: dict[str, Article],
+        index: VectorStoreIndex,
+        manifest: dict[str, Any],
+        bm25: BM25Index | None = None,
+    ) -> None:
         self._articles = articles
         self._index = index
         self.manifest = manifest
+        self._lock = threading.RLock()  # searches never see a half-applied update
+        self._bm25 = bm25 if bm25 is not None else self._build_bm25()
+
+    def _build_bm25(self) -> BM25Index:
+        """BM25 over every passage, with its article's title and date."""
+        nodes = list(self._index.docstore.docs.values())
+        texts = [passage_lexical_text(self._articles[n.metadata["doc_id"]], n.get_content()) for n in nodes]
+        return BM25Index.build(texts, [n.node_id for n in nodes])
 
     # ---- building and persisting -------------------------------------------------
     @classmethod
@@ -128,17 +197,7 @@ class PassageIndex:
         show_progress: bool = True,
     ) -> PassageIndex:
         """Chunk and embed ``articles`` into a new in-memory index."""
-        started = time.perf_counter()
-        nodes: list[TextNode] = []
-        texts: list[str] = []
-        for article in articles:
-            for passage in make_passages(article, config.chunk_words, config.chunk_overlap_sentences):
-                nodes.append(_to_node(passage))
-                texts.append(passage_embed_text(article, passage))
-        log.info("Embedding %d passages of %d articles", len(nodes), len(articles))
-        vectors = _embed_with_progress(embedder, texts, show_progress)
-        for node, vector in zip(nodes, vectors, strict=True):
-            node.embedding = vector.tolist()
+        nodes = _embedded_nodes(articles, config, embedder, show_progress)
         storage = StorageContext.from_defaults(vector_store=_faiss_store(embedder.dimension))
         embed_model = LlamaIndexEmbedding(lambda: embedder, config.embed_model)
         index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
@@ -148,43 +207,114 @@ class PassageIndex:
             "dimension": embedder.dimension,
             "passages": len(nodes),
             "articles": {a.doc_id: content_hash(a.text) for a in articles},
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "built_at": _now(),
         }
-        elapsed = time.perf_counter() - started
-        log.info(
-            "Indexed %d passages in %.1f s (%.1f passages/s)", len(nodes), elapsed, len(nodes) / max(elapsed, 1e-9)
-        )
         return cls({a.doc_id: a for a in articles}, index, manifest)
 
+    def update(
+        self, articles: Sequence[Article], config: Config, embedder: Embedder, show_progress: bool = True
+    ) -> IndexUpdate:
+        """Add new articles and replace changed ones (same ``doc_id``, new text), in memory.
+
+        Unchanged articles are not embedded again; an article whose text is already
+        indexed under another id is skipped as a duplicate.
+        """
+        hashes = self.manifest["articles"]
+        known = {digest: doc_id for doc_id, digest in hashes.items()}
+        fresh, added, replaced, unchanged, duplicates = [], [], [], [], []
+        for article in articles:
+            digest = content_hash(article.text)
+            if hashes.get(article.doc_id) == digest:
+                unchanged.append(article.doc_id)
+            elif digest in known and known[digest] != article.doc_id:
+                reason = f"duplicate of article {known[digest]!r}"
+                duplicates.append(FileProblem(article.path or article.doc_id, reason))
+            else:
+                (replaced if article.doc_id in hashes else added).append(article.doc_id)
+                fresh.append(article)
+                known[digest] = article.doc_id
+        with self._lock:
+            if replaced:
+                self._delete(replaced)
+            nodes = _embedded_nodes(fresh, config, embedder, show_progress)
+            self._index.insert_nodes(nodes)
+            for article in fresh:
+                self._articles[article.doc_id] = article
+                hashes[article.doc_id] = content_hash(article.text)
+            self._refresh_manifest()
+            if fresh or replaced:
+                self._bm25 = self._build_bm25()
+        return IndexUpdate(tuple(added), tuple(replaced), tuple(unchanged), tuple(duplicates), len(nodes))
+
+    def remove(self, doc_ids: Sequence[str]) -> list[str]:
+        """Delete articles and their passages from FAISS, the docstore and the article store.
+
+        Raises ``KeyError`` naming the ids that are not in the index (nothing is removed then).
+        """
+        unknown = [d for d in doc_ids if d not in self._articles]
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        with self._lock:
+            self._delete(list(doc_ids))
+            self._refresh_manifest()
+            self._bm25 = self._build_bm25()
+        return list(doc_ids)
+
+    def _delete(self, doc_ids: list[str]) -> None:
+        docstore = self._index.docstore
+        node_ids: list[str] = []
+        for doc_id in doc_ids:
+            info = docstore.get_ref_doc_info(doc_id)
+            if info is not None:
+                node_ids.extend(info.node_ids)
+        self._index.delete_nodes(node_ids, delete_from_docstore=True)
+        for doc_id in doc_ids:
+            docstore.delete_ref_doc(doc_id, raise_error=False)
+            self._articles.pop(doc_id, None)
+            self.manifest["articles"].pop(doc_id, None)
+
+    def _refresh_manifest(self) -> None:
+        self.manifest["passages"] = len(self._index.index_struct.nodes_dict)
+        self.manifest["updated_at"] = _now()
+
     def persist(self, index_dir: str | Path) -> None:
-        """Write the index to ``index_dir``, replacing what was there atomically."""
-        target = Path(index_dir).resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        """Write the index as a new version in ``index_dir`` and switch ``CURRENT`` to it.
+
+        The version is written completely under a temporary name, renamed, and only then
+        does ``CURRENT`` (replaced atomically) point to it; older versions are deleted
+        afterwards. A crash at any moment leaves ``CURRENT`` naming a complete index.
+        """
+        root = Path(index_dir).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        version = f"v{time.time_ns()}"
+        tmp = root / f".tmp-{version}"
+        tmp.mkdir()
         try:
-            self._index.storage_context.persist(persist_dir=str(tmp))
-            with open(tmp / ARTICLES, "w", encoding="utf-8") as fh:
-                for article in self._articles.values():
-                    fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
-            # The manifest is written last: a folder without one is never a valid index.
-            (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-            _swap_in(tmp, target)
+            with self._lock:
+                self._index.storage_context.persist(persist_dir=str(tmp))
+                self._bm25.save(tmp / BM25_DIR)
+                with open(tmp / ARTICLES, "w", encoding="utf-8") as fh:
+                    for article in self._articles.values():
+                        fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
+                manifest = json.dumps(self.manifest, indent=2, ensure_ascii=False)
+            (tmp / MANIFEST).write_text(manifest, encoding="utf-8")
+            os.replace(tmp, root / version)
+            _write_atomically(root / CURRENT, version + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        log.info("Saved index to %s", target)
+        _remove_old_versions(root, keep=version)
+        log.info("Saved index to %s (version %s)", root, version)
 
     # ---- loading -------------------------------------------------------------------
     @classmethod
     def load(cls, index_dir: str | Path, config: Config, get_embedder: Callable[[], Embedder]) -> PassageIndex:
         """Load a persisted index; raises if it is missing, unreadable or mismatched."""
-        folder = Path(index_dir)
+        folder = current_version(index_dir)
         manifest = read_manifest(folder)
         check_manifest(manifest, config, str(index_dir))
         try:
-            from llama_index.vector_stores.faiss import FaissMapVectorStore
-
-            vector_store = FaissMapVectorStore.from_persist_dir(str(folder))
+            vector_store = IdMapFaissStore.from_persist_dir(str(folder))
             storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(folder))
             embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
             index = load_index_from_storage(storage, embed_model=embed_model)
@@ -197,7 +327,13 @@ class PassageIndex:
             raise CorruptIndexError(str(index_dir), f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(index, VectorStoreIndex):
             raise CorruptIndexError(str(index_dir), "the stored index is not a vector index")
-        return cls(articles, index, manifest)
+        bm25 = None
+        if (folder / BM25_DIR / "ids.json").is_file():
+            try:
+                bm25 = BM25Index.load(folder / BM25_DIR)
+            except (OSError, ValueError, KeyError) as exc:
+                raise CorruptIndexError(str(index_dir), f"BM25 files unreadable: {exc}") from exc
+        return cls(articles, index, manifest, bm25)
 
     # ---- queries -----------------------------------------------------------------
     @property
@@ -216,11 +352,45 @@ class PassageIndex:
         """Return all articles, in indexing order."""
         return list(self._articles.values())
 
-    def search(self, query_vector: np.ndarray, top_k: int) -> list[Hit]:
-        """Return the ``top_k`` passages closest to ``query_vector``, best first."""
-        retriever = VectorIndexRetriever(self._index, similarity_top_k=top_k)
-        bundle = QueryBundle(query_str="", embedding=np.asarray(query_vector, dtype=np.float32).tolist())
-        return [Hit(self._to_passage(n.node), float(n.score or 0.0)) for n in retriever.retrieve(bundle)]
+    def passage_count(self, doc_id: str) -> int:
+        """Number of passages indexed for an article."""
+        info = self._index.docstore.get_ref_doc_info(doc_id)
+        return len(info.node_ids) if info is not None else 0
+
+    def search(self, query_vector: np.ndarray, top_k: int, doc_ids: Collection[str] | None = None) -> list[Hit]:
+        """Return the ``top_k`` passages closest to ``query_vector``, best first.
+
+        ``doc_ids`` restricts the search to the passages of those articles.
+        """
+        with self._lock:
+            retriever = self.dense_retriever(top_k, doc_ids)
+            bundle = QueryBundle(query_str="", embedding=np.asarray(query_vector, dtype=np.float32).tolist())
+            return [self.hit(n) for n in retriever.retrieve(bundle)]
+
+    def dense_retriever(self, top_k: int, doc_ids: Collection[str] | None = None) -> VectorIndexRetriever:
+        """A llama-index retriever over the FAISS vectors (embeds the query itself)."""
+        node_ids = None if doc_ids is None else self.node_ids(doc_ids)
+        return VectorIndexRetriever(self._index, similarity_top_k=top_k, node_ids=node_ids)
+
+    def bm25_search(self, query: str, top_k: int, doc_ids: Collection[str] | None = None) -> list[NodeWithScore]:
+        """BM25's best passages for ``query`` (as docstore nodes), optionally within ``doc_ids``."""
+        allowed = None if doc_ids is None else set(self.node_ids(doc_ids))
+        with self._lock:
+            found = self._bm25.search(query, top_k, allowed)
+            return [NodeWithScore(node=self._index.docstore.get_node(i), score=score) for i, score in found]
+
+    def node_ids(self, doc_ids: Collection[str]) -> list[str]:
+        """The passage ids of some articles."""
+        out: list[str] = []
+        for doc_id in doc_ids:
+            info = self._index.docstore.get_ref_doc_info(doc_id)
+            if info is not None:
+                out.extend(info.node_ids)
+        return out
+
+    def hit(self, node: NodeWithScore) -> Hit:
+        """A retrieved llama-index node as a ``Hit`` on our ``Passage``."""
+        return Hit(self._to_passage(node.node), float(node.score or 0.0))
 
     def _to_passage(self, node: Any) -> Passage:
         meta = node.metadata
@@ -228,6 +398,44 @@ class PassageIndex:
         sentences = tuple(Sentence(article.doc_id, s, e, article.text[s:e]) for s, e in meta["sentences"])
         start, end = meta["start"], meta["end"]
         return Passage(article.doc_id, meta["position"], start, end, article.text[start:end], sentences)
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """What an incremental update did."""
+
+    added: tuple[str, ...]
+    replaced: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    duplicates: tuple[FileProblem, ...]
+    passages_embedded: int
+    problems: tuple[FileProblem, ...] = ()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _embedded_nodes(
+    articles: Sequence[Article], config: Config, embedder: Embedder, show_progress: bool
+) -> list[TextNode]:
+    """Chunk ``articles`` into passage nodes carrying their embeddings."""
+    started = time.perf_counter()
+    nodes: list[TextNode] = []
+    texts: list[str] = []
+    for article in articles:
+        for passage in make_passages(article, config.chunk_words, config.chunk_overlap_sentences):
+            nodes.append(_to_node(passage))
+            texts.append(passage_embed_text(article, passage))
+    if not nodes:
+        return nodes
+    log.info("Embedding %d passages of %d articles", len(nodes), len(articles))
+    vectors = _embed_with_progress(embedder, texts, show_progress)
+    for node, vector in zip(nodes, vectors, strict=True):
+        node.embedding = vector.tolist()
+    elapsed = time.perf_counter() - started
+    log.info("Embedded %d passages in %.1f s (%.1f passages/s)", len(nodes), elapsed, len(nodes) / max(elapsed, 1e-9))
+    return nodes
 
 
 def _to_node(passage: Passage) -> TextNode:
@@ -244,6 +452,7 @@ def _to_node(passage: Passage) -> TextNode:
         },
         excluded_embed_metadata_keys=keys,
         excluded_llm_metadata_keys=keys,
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=passage.doc_id)},
     )
 
 
@@ -260,24 +469,58 @@ def _embed_with_progress(embedder: Embedder, texts: list[str], show_progress: bo
     return vectors
 
 
-def _swap_in(tmp: Path, target: Path) -> None:
-    """Replace ``target`` with ``tmp``; at every moment one complete index exists."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.is_dir() and not any(target.iterdir()):
-        target.rmdir()
-        os.replace(tmp, target)
-        return
-    os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+_FIRST_LAYOUT_FILES = (
+    MANIFEST,
+    ARTICLES,
+    "default__vector_store.json",
+    "image__vector_store.json",
+    "id_map.json",
+    "docstore.json",
+    "index_store.json",
+    "graph_store.json",
+)
+
+
+def _remove_old_versions(root: Path, keep: str) -> None:
+    """Delete versions other than ``keep``, leftovers of interrupted writes and first-layout files."""
+    for name in _FIRST_LAYOUT_FILES:
+        (root / name).unlink(missing_ok=True)
+    for entry in root.iterdir():
+        if entry.name == keep or not entry.is_dir():
+            continue
+        if re.fullmatch(r"(\.tmp-)?v\d+", entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def current_version(index_dir: str | Path) -> Path:
+    """Return the folder of the index version that ``CURRENT`` names."""
+    root = Path(index_dir)
+    try:
+        version = (root / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        if (root / MANIFEST).is_file():  # the first layout: one index directly in the folder
+            return root
+        raise IndexNotFoundError(str(index_dir)) from None
+    except OSError as exc:
+        raise CorruptIndexError(str(index_dir), f"CURRENT unreadable: {exc}") from exc
+    folder = root / version
+    if not version or "/" in version or not folder.is_dir():
+        raise CorruptIndexError(str(index_dir), f"CURRENT names a missing version {version!r}")
+    return folder
 
 
 def index_exists(index_dir: str | Path) -> bool:
-    """Return True when ``index_dir`` holds an index (a manifest)."""
-    return (Path(index_dir) / MANIFEST).is_file()
+    """Return True when ``index_dir`` holds an index (a ``CURRENT`` pointer, or a manifest)."""
+    return (Path(index_dir) / CURRENT).is_file() or (Path(index_dir) / MANIFEST).is_file()
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -297,7 +540,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def index_matches(index_dir: str | Path, articles: Sequence[Article], config: Config) -> bool:
     """True when ``index_dir`` holds an index of exactly ``articles`` built with ``config``."""
     try:
-        manifest = read_manifest(Path(index_dir))
+        manifest = read_manifest(current_version(index_dir))
         check_manifest(manifest, config, str(index_dir))
     except (IndexNotFoundError, CorruptIndexError, ManifestMismatchError):
         return False

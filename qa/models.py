@@ -112,12 +112,12 @@ class CrossEncoder:
         self._tokenizer.enable_truncation(max_length=self.max_length, strategy="only_second")
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
 
-    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
-        """Return one relevance logit per passage."""
+    def score(self, question: str, passages: Sequence[str], max_length: int | None = None) -> np.ndarray:
+        """Return one relevance logit per passage; pairs are cut to ``max_length`` word pieces."""
         if not passages:
             return np.zeros(0, dtype=np.float32)
         if self._st is not None:
-            pairs = [(question, p) for p in passages]
+            pairs = [(question, p) for p in passages]  # sentence-transformers truncates to its own max_length
             return np.asarray(
                 self._st.predict(pairs, batch_size=self.batch_size, show_progress_bar=False), dtype=np.float32
             ).reshape(-1)
@@ -126,13 +126,14 @@ class CrossEncoder:
         order = np.argsort([len(p) for p in passages], kind="stable")
         for i in range(0, len(order), self.batch_size):
             batch = [passages[j] for j in order[i : i + self.batch_size]]
-            out.append(self._run_onnx(question, batch))
+            out.append(self._run_onnx(question, batch, max_length or self.max_length))
         scores = np.empty(len(passages), dtype=np.float32)
         scores[order] = np.concatenate(out)
         return scores
 
-    def _run_onnx(self, question: str, batch: list[str]) -> np.ndarray:
+    def _run_onnx(self, question: str, batch: list[str], max_length: int) -> np.ndarray:
         with self._lock:  # tokenizers' padding/truncation settings are shared state
+            self._tokenizer.enable_truncation(max_length=max_length, strategy="only_second")
             encodings = self._tokenizer.encode_batch([(question, p) for p in batch])
         feeds = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),

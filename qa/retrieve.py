@@ -1,22 +1,174 @@
-"""Retrieval: the question's embedding against the FAISS passage index."""
+"""Retrieval: dense (FAISS) and BM25 candidates, fused by reciprocal rank, then reranked.
+
+Every stage can be switched off in ``Config`` so that it can be measured:
+``retrieval`` is ``"hybrid"`` (both, fused with llama-index's ``QueryFusionRetriever`` in
+``reciprocal_rerank`` mode, one query, no LLM), ``"dense"`` or ``"bm25"``; ``rerank``
+turns the cross-encoder pass over the fused candidates on or off. Questions about the
+"latest" or "recent" news also rank candidates by date.
+"""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 
+from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle
+
+from qa.config import Config
 from qa.index import Hit, PassageIndex
-from qa.models import Embedder
+from qa.models import CrossEncoder, Embedder
+from qa.types import Article
+
+RRF_K = 60
+_RECENT = re.compile(
+    r"\b(latest|newest|recent|recently|lately|currently|most recent|this (?:week|month|year)|today|so far)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 
 
-class DenseRetriever:
-    """Returns the passages whose embeddings are closest to the question's."""
+def parse_date(value: str | date | None) -> date | None:
+    """Read ``YYYY-MM-DD`` (also with ``/`` or ``.``, or a longer ISO timestamp); None if absent."""
+    if value is None or isinstance(value, date):
+        return value
+    match = _DATE.search(value)
+    if not match:
+        return None
+    try:
+        return date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None
 
-    def __init__(self, index: PassageIndex, get_embedder: Callable[[], Embedder], top_k: int = 6) -> None:
+
+def asks_for_recent(question: str) -> bool:
+    """True when the question asks for the latest or most recent news."""
+    return _RECENT.search(question) is not None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which articles may be searched: by source (case-insensitive) and date range (inclusive)."""
+
+    sources: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when any filter is set."""
+        return bool(self.sources) or self.since is not None or self.until is not None
+
+    def allows(self, article: Article) -> bool:
+        """True when ``article`` passes every filter (an undated article fails a date filter)."""
+        if self.sources and (article.source or "").casefold() not in {s.casefold() for s in self.sources}:
+            return False
+        if self.since is None and self.until is None:
+            return True
+        day = parse_date(article.date)
+        if day is None:
+            return False
+        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The passages for the reader, best first, and the seconds each stage took."""
+
+    hits: tuple[Hit, ...]
+    timings: dict[str, float]
+
+
+class _BM25Retriever(BaseRetriever):
+    """BM25 as a llama-index retriever returning the same docstore nodes as the dense one."""
+
+    def __init__(self, index: PassageIndex, top_k: int, doc_ids: list[str] | None) -> None:
+        super().__init__()
+        self._passage_index = index
+        self._top_k = top_k
+        self._doc_ids = doc_ids
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return self._passage_index.bm25_search(query_bundle.query_str, self._top_k, self._doc_ids)
+
+
+class Retriever:
+    """Finds the passages that answer a question, as configured."""
+
+    def __init__(
+        self,
+        index: PassageIndex,
+        config: Config,
+        get_embedder: Callable[[], Embedder],
+        get_cross_encoder: Callable[[], CrossEncoder],
+    ) -> None:
         self.index = index
+        self.config = config
         self._get_embedder = get_embedder
-        self.top_k = top_k
+        self._get_cross_encoder = get_cross_encoder
 
-    def retrieve(self, query: str, top_k: int | None = None) -> list[Hit]:
-        """Return up to ``top_k`` passages for ``query``, best first."""
-        vector = self._get_embedder().encode([query])[0]
-        return self.index.search(vector, top_k or self.top_k)
+    def retrieve(self, query: str, top_k: int | None = None, filters: Filters | None = None) -> Retrieval:
+        """Return the best ``top_k`` passages for ``query`` within ``filters``."""
+        top_k = top_k or self.config.top_k
+        started = time.perf_counter()
+        doc_ids = None
+        if filters is not None and filters.active:
+            doc_ids = [a.doc_id for a in self.index.articles() if filters.allows(a)]
+            if not doc_ids:
+                return Retrieval((), {"retrieve": 0.0})
+        rerank, recent = self.config.rerank, asks_for_recent(query)
+        head = max(top_k, self.config.rerank_candidates)
+        wanted = head if rerank or recent else top_k
+        candidates = self._candidates(query, wanted, doc_ids)
+        retrieved = time.perf_counter()
+        timings = {"retrieve": round(retrieved - started, 4)}
+        if rerank and candidates:
+            candidates = self._rerank(query, candidates)
+            timings["rerank"] = round(time.perf_counter() - retrieved, 4)
+        if recent:
+            candidates = self._favour_recent(candidates[:head]) + candidates[head:]
+        return Retrieval(tuple(candidates[:top_k]), timings)
+
+    def _candidates(self, query: str, wanted: int, doc_ids: list[str] | None) -> list[Hit]:
+        mode = self.config.retrieval
+        per_retriever = max(wanted, self.config.candidates)
+        if mode == "dense":
+            vector = self._get_embedder().encode([query])[0]
+            return self.index.search(vector, wanted, doc_ids)
+        if mode == "bm25":
+            return [self.index.hit(n) for n in self.index.bm25_search(query, wanted, doc_ids)]
+        if mode != "hybrid":
+            raise ValueError(f"unknown retrieval mode {mode!r}: use hybrid, dense or bm25")
+        self._get_embedder()  # the dense retriever embeds the query through llama-index
+        fusion = QueryFusionRetriever(
+            [self.index.dense_retriever(per_retriever, doc_ids), _BM25Retriever(self.index, per_retriever, doc_ids)],
+            mode="reciprocal_rerank",
+            num_queries=1,
+            similarity_top_k=wanted,
+            use_async=False,
+        )
+        return [self.index.hit(n) for n in fusion.retrieve(query)]
+
+    def _favour_recent(self, candidates: list[Hit]) -> list[Hit]:
+        """Fuse the relevance order with a newest-first order of the same candidates
+        (reciprocal rank fusion; on a tie the newer article comes first)."""
+        days = [parse_date(self.index.article(h.passage.doc_id).date) or date.min for h in candidates]
+        by_date = sorted(range(len(candidates)), key=lambda i: days[i], reverse=True)
+        date_rank = {i: rank for rank, i in enumerate(by_date)}
+
+        def fused(i: int) -> tuple[float, int]:
+            return (-(1 / (RRF_K + i) + 1 / (RRF_K + date_rank[i])), -days[i].toordinal())
+
+        return [candidates[i] for i in sorted(range(len(candidates)), key=fused)]
+
+    def _rerank(self, query: str, candidates: list[Hit]) -> list[Hit]:
+        """Order the first ``rerank_candidates`` by the cross-encoder's score of (question,
+        title + passage, cut to ``rerank_max_tokens``); the rest follow in fused order."""
+        head, tail = candidates[: self.config.rerank_candidates], candidates[self.config.rerank_candidates :]
+        texts = [f"{self.index.article(h.passage.doc_id).title}. {h.passage.text}" for h in head]
+        scores = self._get_cross_encoder().score(query, texts, max_length=self.config.rerank_max_tokens)
+        order = sorted(range(len(head)), key=lambda i: -scores[i])
+        return [Hit(head[i].passage, float(scores[i])) for i in order] + tail

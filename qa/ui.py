@@ -82,12 +82,19 @@ def sources_html(assistant: Assistant, citations: Sequence[Citation]) -> str:
 def build_app(assistant: Assistant) -> gr.Blocks:
     """Return the chat page for ``assistant``."""
 
-    def respond(message: str, chat: list[dict[str, Any]], turns: tuple[Turn, ...]):  # noqa: ANN202
+    def respond(  # noqa: ANN202
+        message: str,
+        chat: list[dict[str, Any]],
+        turns: tuple[Turn, ...],
+        sources: list[str] | None = None,
+        since: str = "",
+        until: str = "",
+    ):
         chat = list(chat or [])
         message = message or ""
         try:
             conversation = assistant.chat(turns or ())
-            answer = conversation.ask(message)
+            answer = conversation.ask(message, sources=sources or None, since=since or None, until=until or None)
         except QAError as exc:
             chat += [
                 {"role": "user", "content": html.escape(message)},
@@ -103,10 +110,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     def clear() -> tuple[list, tuple, str]:
         return [], (), ""
 
-    def ask_api(question: str) -> dict:
+    def ask_api(question: str, sources: list[str] | None = None, since: str = "", until: str = "") -> dict:
         """Answer one question without a conversation; returns the Answer as a dict."""
         try:
-            return assistant.ask(question).to_dict()
+            return assistant.ask(question, sources=sources or None, since=since or None, until=until or None).to_dict()
         except QAError as exc:
             return {"error": str(exc)}
 
@@ -126,13 +133,19 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 with gr.Row():
                     ask_btn = gr.Button("Ask", variant="primary")
                     clear_btn = gr.Button("Clear conversation")
+                with gr.Accordion("Filters", open=False), gr.Row():
+                    known = sorted({a.source for a in assistant.articles() if a.source})
+                    source_filter = gr.Dropdown(known, multiselect=True, label="Sources", value=[])
+                    since_filter = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
+                    until_filter = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
                 gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label="Examples")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML("<p class='qa-meta'>Sources of the latest answer appear here.</p>")
         outputs = [question, chatbot, turns, sources]
-        ask_btn.click(respond, [question, chatbot, turns], outputs, api_name="chat")
-        question.submit(respond, [question, chatbot, turns], outputs, api_visibility="private")
+        inputs = [question, chatbot, turns, source_filter, since_filter, until_filter]
+        ask_btn.click(respond, inputs, outputs, api_name="chat")
+        question.submit(respond, inputs, outputs, api_visibility="private")
         clear_btn.click(clear, None, [chatbot, turns, sources], api_visibility="private")
         gr.api(ask_api, api_name="ask")
     return app

@@ -23,7 +23,7 @@ def test_china_question_is_answered_with_exact_citations(assistant: Assistant) -
         assert f"{c.quote} [{c.number}]" in answer.text
         assert c.title == "China Taliban" and c.date == "2021-08-16"
     assert_citations_exact(assistant, answer)
-    assert set(answer.timings) == {"retrieve", "read", "total"}
+    assert set(answer.timings) == {"retrieve", "rerank", "read", "total"}
 
 
 def test_unanswerable_question_abstains(assistant: Assistant) -> None:

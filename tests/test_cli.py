@@ -67,6 +67,28 @@ def test_clear_errors(tmp_path: Path) -> None:
 
 
 def test_help_on_every_command() -> None:
-    for command in ([], ["index"], ["ask"], ["chat"], ["serve"]):
+    for command in ([], ["index"], ["remove"], ["articles"], ["ask"], ["chat"], ["eval"], ["serve"]):
         out = run(*command, "--help")
         assert out.returncode == 0 and "usage: qa" in out.stdout
+
+
+def test_incremental_index_list_and_remove(tmp_path: Path) -> None:
+    index_dir = str(tmp_path / "idx")
+    assert run("index", str(SEEDS), "--index", index_dir).returncode == 0
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "port.md").write_text("# Harbour reopens\n\nThe city harbour reopened on Friday after a strike.")
+    added = run("index", str(SEEDS), str(news), "--index", index_dir)
+    assert added.returncode == 0, added.stderr
+    assert "Added 1, updated 0, unchanged 1 article(s) (1 passage(s) embedded)" in added.stdout
+    listed = run("articles", "--index", index_dir, "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["doc_id"], r["title"], r["passages"]) for r in rows][1] == ("port", "Harbour reopens", 1)
+    removed = run("remove", "port", "--index", index_dir)
+    assert removed.returncode == 0 and "Removed 1 article(s): port; 1 left" in removed.stdout
+    unknown = run("remove", "port", "--index", index_dir)
+    assert unknown.returncode == 1 and "Not in the index: port" in unknown.stderr
+    asked = run("ask", "When did the city harbour reopen?", "--index", index_dir, "--json")
+    assert all(c["doc_id"] != "port" for c in json.loads(asked.stdout)["citations"])
+    rebuilt = run("index", str(news), "--index", index_dir, "--rebuild")
+    assert rebuilt.returncode == 0 and "Indexed 1 article(s)" in rebuilt.stdout

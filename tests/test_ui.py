@@ -55,11 +55,15 @@ def test_ask_endpoint_returns_cited_answer(server: str) -> None:
     answer = client.predict("What did China say about the Taliban?", api_name="/ask")
     assert not answer["abstained"] and "friendly and cooperative" in answer["text"]
     assert answer["citations"] and answer["citations"][0]["quote"] in answer["text"]
+    filtered = client.predict("What did China say about the Taliban?", [], "2022-01-01", "", api_name="/ask")
+    assert filtered["abstained"] and filtered["citations"] == []  # the seed is dated 2021-08-16
+    bad = client.predict("What did China say about the Taliban?", [], "soon", "", api_name="/ask")
+    assert "not a date" in bad["error"]
 
 
 def test_chat_endpoint_shows_answer_and_sources(server: str) -> None:
     client = Client(server, verbose=False)
-    textbox, chat, sources = client.predict("What did China say about the Taliban?", [], api_name="/chat")
+    textbox, chat, sources = client.predict("What did China say about the Taliban?", [], [], "", "", api_name="/chat")
     assert textbox == ""
     reply = chat[-1]["content"]
     reply_text = reply if isinstance(reply, str) else " ".join(part.get("text", "") for part in reply)

@@ -1,0 +1,138 @@
+"""Retrieval quality and speed per stage: BM25, dense, hybrid, hybrid + rerank.
+
+    .venv/bin/python benchmarks/retrieval.py             # RealtimeQA (206 q) and SQuAD v1.1 (2,000 q)
+    .venv/bin/python benchmarks/retrieval.py --quick     # 100 questions a set
+
+Article-level recall@1/5/10 and MRR@10 on RealtimeQA (`queries_with_gold.jsonl` over
+`corpus_small.jsonl`) and passage (paragraph) recall on SQuAD v1.1 dev, for each mode on
+the same index, with p50/p95 latency per stage; plus indexing throughput on a fixed
+300-article slice of RealtimeQA. Prints a table and writes benchmarks/out/retrieval.json.
+Skips with a message when ../shared/evaldata is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa import Assistant, Config  # noqa: E402
+from qa.articles import load_articles  # noqa: E402
+from qa.evalsets import load_eval_set  # noqa: E402
+from qa.evaluate import run  # noqa: E402
+from qa.index import index_matches  # noqa: E402
+from qa.models import Models  # noqa: E402
+
+MODES = {
+    "bm25": {"retrieval": "bm25", "rerank": False},
+    "dense": {"retrieval": "dense", "rerank": False},
+    "hybrid": {"retrieval": "hybrid", "rerank": False},
+    "hybrid+rerank": {"retrieval": "hybrid", "rerank": True},
+}
+SETS = {
+    "realtimeqa": ("realtimeqa_news/queries_with_gold.jsonl", "realtimeqa_news/corpus_small.jsonl", None),
+    "squad-v1.1": ("squad/dev-v1.1.json", None, 2000),
+}
+COLUMNS = [
+    "retrieval_recall@1",
+    "retrieval_recall@5",
+    "retrieval_recall@10",
+    "mrr@10",
+    "latency_p50_retrieve",
+    "latency_p95_retrieve",
+    "latency_p50_rerank",
+    "latency_p95_rerank",
+    "latency_p50_total",
+    "latency_p95_total",
+]
+
+
+def load_index(name: str, data: Path, out: Path, config: Config, models: Models):  # noqa: ANN201
+    """The set's questions and a loaded (or freshly built, then cached) index."""
+    questions, corpus, limit = SETS[name]
+    eval_set = load_eval_set(data / questions).sample(limit, 0)
+    articles = eval_set.corpus if corpus is None else load_articles([data / corpus]).articles
+    index_dir = out / "indexes" / name
+    if index_matches(index_dir, articles, config):
+        return eval_set, Assistant.load(index_dir, config, models)
+    return eval_set, Assistant.build(articles, index_dir, config, models)
+
+
+def throughput(data: Path, config: Config, models: Models, n: int = 300) -> dict[str, float]:
+    """Passages indexed per second on the first ``n`` RealtimeQA articles (chunk, embed, FAISS, BM25)."""
+    articles = load_articles([data / SETS["realtimeqa"][1]]).articles[:n]
+    models.embedder().encode(["warm up"])
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        assistant = Assistant.build(articles, Path(tmp) / "index", config, models, show_progress=False)
+        seconds = time.perf_counter() - started
+    return {
+        "articles": n,
+        "passages": len(assistant.index),
+        "seconds": round(seconds, 1),
+        "passages_per_second": round(len(assistant.index) / seconds, 1),
+    }
+
+
+def fmt(key: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 1000:.0f} ms" if key.startswith("latency") else f"{100 * value:.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "evaldata"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--quick", action="store_true", help="100 questions a set")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the indexing throughput run")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    data, out = Path(args.data), Path(args.out)
+    if not (data / "realtimeqa_news").is_dir():
+        print(f"skipping: {data} has no evaluation data")
+        return 0
+    config = Config()
+    models = Models(config.embed_model, config.cross_encoder)
+    results: dict[str, dict] = {}
+    for name in args.sets:
+        eval_set, base = load_index(name, data, out, config, models)
+        if args.quick:
+            eval_set = eval_set.sample(100, 0)
+        for mode in args.modes:
+            assistant = Assistant(base.index, config.with_changes(**MODES[mode]), models)
+            report = run(assistant, eval_set, retrieval_only=True, name=f"{name} {mode}")
+            results[f"{name} | {mode}"] = {k: report.metrics.get(k) for k in COLUMNS} | {
+                "questions": report.counts["questions"],
+                "passages": len(base.index),
+            }
+            print(
+                f"{name:<11} {mode:<14} "
+                + "  ".join(f"{k.split('_')[-1]}={fmt(k, report.metrics.get(k))}" for k in COLUMNS),
+                flush=True,
+            )
+    if not args.no_throughput:
+        results["indexing"] = throughput(data, config, models)
+        print("indexing:", results["indexing"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "retrieval.json").write_text(json.dumps(results, indent=2))
+    print("\n| set | mode | " + " | ".join(COLUMNS) + " |\n|---|---|" + "---|" * len(COLUMNS))
+    for key, row in results.items():
+        if key == "indexing":
+            continue
+        name, mode = key.split(" | ")
+        print(f"| {name} | {mode} | " + " | ".join(fmt(k, row[k]) for k in COLUMNS) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
