@@ -86,6 +86,7 @@ class CrossEncoder:
         self.name = name
         self.max_length = max_length
         self.batch_size = batch_size
+        self.pairs_scored = 0  # counts (question, passage) pairs scored, for callers and tests
         self._lock = threading.Lock()
         try:
             if name == DEFAULT_CROSS_ENCODER:
@@ -116,6 +117,7 @@ class CrossEncoder:
         """Return one relevance logit per passage; pairs are cut to ``max_length`` word pieces."""
         if not passages:
             return np.zeros(0, dtype=np.float32)
+        self.pairs_scored += len(passages)
         if self._st is not None:
             pairs = [(question, p) for p in passages]  # sentence-transformers truncates to its own max_length
             return np.asarray(

@@ -10,7 +10,9 @@ turns the cross-encoder pass over the fused candidates on or off. Questions abou
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -24,6 +26,7 @@ from qa.models import CrossEncoder, Embedder
 from qa.types import Article
 
 RRF_K = 60
+SCORE_CACHE_SIZE = 20_000
 _RECENT = re.compile(
     r"\b(latest|newest|recent|recently|lately|currently|most recent|this (?:week|month|year)|today|so far)\b",
     re.IGNORECASE,
@@ -109,6 +112,10 @@ class Retriever:
         self.config = config
         self._get_embedder = get_embedder
         self._get_cross_encoder = get_cross_encoder
+        # Cross-encoder scores of recent (query, passage) pairs: a repeated question, or a
+        # search after an answer, reranks without running the model again.
+        self._scores: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._scores_lock = threading.Lock()
 
     def retrieve(self, query: str, top_k: int | None = None, filters: Filters | None = None) -> Retrieval:
         """Return the best ``top_k`` passages for ``query`` within ``filters``."""
@@ -168,7 +175,18 @@ class Retriever:
         """Order the first ``rerank_candidates`` by the cross-encoder's score of (question,
         title + passage, cut to ``rerank_max_tokens``); the rest follow in fused order."""
         head, tail = candidates[: self.config.rerank_candidates], candidates[self.config.rerank_candidates :]
-        texts = [f"{self.index.article(h.passage.doc_id).title}. {h.passage.text}" for h in head]
-        scores = self._get_cross_encoder().score(query, texts, max_length=self.config.rerank_max_tokens)
+        keys = [(query, f"{h.passage.passage_id}@{self.config.rerank_max_tokens}") for h in head]
+        with self._scores_lock:
+            known = {k: self._scores[k] for k in keys if k in self._scores}
+        missing = [i for i, k in enumerate(keys) if k not in known]
+        if missing:
+            texts = [f"{self.index.article(head[i].passage.doc_id).title}. {head[i].passage.text}" for i in missing]
+            fresh = self._get_cross_encoder().score(query, texts, max_length=self.config.rerank_max_tokens)
+            with self._scores_lock:
+                for i, score in zip(missing, fresh.tolist(), strict=True):
+                    known[keys[i]] = self._scores[keys[i]] = score
+                while len(self._scores) > SCORE_CACHE_SIZE:
+                    self._scores.popitem(last=False)
+        scores = [known[k] for k in keys]
         order = sorted(range(len(head)), key=lambda i: -scores[i])
         return [Hit(head[i].passage, float(scores[i])) for i in order] + tail

@@ -58,13 +58,23 @@ def test_fusion_surfaces_a_bm25_only_hit_and_a_dense_only_hit(built: dict[str, A
     assert ids(built["bm25"], query, 1) == ["crate"]
     fused = ids(built["fused"], query, 2)
     assert set(fused) == {"crate", "kitten"}
+    everything = ids(built["fused"], "harbour dock workers strike pay", 7)
+    assert len(everything) == len(set(everything))  # a passage found by both retrievers appears once
     assert set(ids(built["hybrid"], query, 2)) == {"crate", "kitten"}
 
 
-def test_rerank_orders_by_the_cross_encoder(built: dict[str, Assistant]) -> None:
-    hits = built["hybrid"].search("Who won the football match?", 3)
+def test_rerank_orders_by_the_cross_encoder_and_caches_scores(built: dict[str, Assistant]) -> None:
+    hybrid = built["hybrid"]
+    cross_encoder = hybrid.models.cross_encoder()
+    before = cross_encoder.pairs_scored
+    hits = hybrid.search("Who won the football match?", 3)
     assert hits[0].passage.doc_id == "match"
     assert hits[0].score > hits[1].score  # cross-encoder logits, best first
+    scored = cross_encoder.pairs_scored - before
+    assert scored == len(CORPUS)  # every candidate once (the corpus is smaller than rerank_candidates)
+    again = hybrid.search("Who won the football match?", 3)
+    assert [h.passage for h in again] == [h.passage for h in hits]
+    assert cross_encoder.pairs_scored - before == scored  # the repeat was served from the cache
 
 
 def test_date_and_source_filters_exclude_what_they_should(built: dict[str, Assistant]) -> None:
