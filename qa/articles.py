@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,8 +319,3 @@ def _from_jsonl(text: str, where: str, base_id: str) -> list[Article | FileProbl
             continue
         out.append(_from_record(record, line_where, base_id))
     return out
-
-
-def describe_problems(problems: Sequence[FileProblem]) -> str:
-    """Return the problems as one line each, for terminals and the UI."""
-    return "\n".join(str(p) for p in problems)
