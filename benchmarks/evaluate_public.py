@@ -126,6 +126,24 @@ def _fmt(key: str, value: float | None) -> str:
     return f"{value * 1000:.0f} ms" if key.startswith("latency") else f"{value:.3f}"
 
 
+def _configuration(config: Config) -> str:
+    """One paragraph saying what pipeline produced the figures."""
+    rerank = (
+        f"the best {config.rerank_candidates} reranked by the cross-encoder (passages cut to "
+        f"{config.rerank_max_tokens} word pieces)"
+        if config.rerank
+        else "no rerank stage (its latency is n/a)"
+    )
+    return (
+        f"Configuration: {config.retrieval} retrieval ({config.embed_model} in FAISS"
+        + (" + BM25, reciprocal rank fusion" if config.retrieval == "hybrid" else "")
+        + f", {config.candidates} candidates each), {rerank}; the sentences of the best {config.top_k} "
+        f"passages (<= {config.chunk_words} words) scored by the cross-encoder ({config.cross_encoder}); "
+        f"abstain below logit {config.abstain_threshold} or when a name in the question is absent from the "
+        "evidence. EM/F1 are n/a: the reader answers with whole sentences, not short spans."
+    )
+
+
 def results_markdown(reports: list[Report], command: str) -> str:
     """Return RESULTS.md: one column per set, one row per metric, with the command."""
     lines = [
@@ -148,10 +166,7 @@ def results_markdown(reports: list[Report], command: str) -> str:
         lines.append(f"| {key} | " + " | ".join(_fmt(key, r.metrics.get(key)) for r in reports) + " |")
     lines += [
         "",
-        "Configuration: dense retrieval (all-MiniLM-L6-v2, FAISS flat, top 6 passages of <= 150 words), "
-        "sentence reader (ms-marco-MiniLM-L-12-v2 INT8 cross-encoder), abstain below logit 1.0 or when a "
-        "name in the question is absent from the evidence. EM/F1 are n/a: the reader answers with whole "
-        "sentences, not short spans. There is no separate rerank stage yet (its latency is n/a).",
+        _configuration(Config()),
         "",
         "Per-question rows: `benchmarks/out/<set>/report.json` (not committed).",
     ]
