@@ -90,6 +90,8 @@ HEADLINE = [
     "latency_p95_total",
     "latency_p50_retrieve",
     "latency_p95_retrieve",
+    "latency_p50_rerank",
+    "latency_p95_rerank",
     "latency_p50_read",
     "latency_p95_read",
 ]
