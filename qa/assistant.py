@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from qa.articles import FileProblem, load_articles
 from qa.config import Config
+from qa.dialogue import Resolution, resolve
 from qa.errors import InvalidQuestionError, NoArticlesError, UnknownArticleError
 from qa.index import Hit, IndexUpdate, PassageIndex, index_exists
+from qa.locks import ReadWriteLock
 from qa.models import Models
 from qa.reader import SentenceReader, key_terms
 from qa.retrieve import Filters, Retrieval, Retriever, parse_date
@@ -21,12 +25,10 @@ from qa.types import Answer, Article
 
 log = logging.getLogger(__name__)
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_FOLLOW_UP = re.compile(
-    r"^(and|also|but|so|what about|how about)\b"
-    r"|\b(he|she|him|her|his|hers|they|them|their|it|its|that|this|those|these|there)\b",
-    re.IGNORECASE,
-)
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -59,8 +61,48 @@ def make_filters(sources: Sequence[str] | None, since: str | date | None, until:
     return filters if filters.active else None
 
 
+@dataclass(frozen=True)
+class _Within(Filters):
+    """Filters that also keep only some articles: a follow-up searches its conversation's articles first."""
+
+    doc_ids: frozenset[str] = frozenset()
+
+    @property
+    def active(self) -> bool:
+        return True
+
+    def allows(self, article: Article) -> bool:
+        return article.doc_id in self.doc_ids and super().allows(article)
+
+
+def _shared(method: Callable[Concatenate[Assistant, P], R]) -> Callable[Concatenate[Assistant, P], R]:
+    """Run ``method`` holding the assistant's lock for reading: questions run together."""
+
+    @functools.wraps(method)
+    def locked(self: Assistant, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock.reading():
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+def _exclusive(method: Callable[Concatenate[Assistant, P], R]) -> Callable[Concatenate[Assistant, P], R]:
+    """Run ``method`` holding the assistant's lock for writing: no question sees a half-changed index."""
+
+    @functools.wraps(method)
+    def locked(self: Assistant, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock.writing():
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class Assistant:
-    """Answers questions about a collection of articles, citing the sentences it used."""
+    """Answers questions about a collection of articles, citing the sentences it used.
+
+    One assistant may serve several threads: questions run concurrently, while ``add`` and
+    ``remove`` wait for them and hold the others back until the index is consistent again.
+    """
 
     def __init__(
         self,
@@ -76,6 +118,7 @@ class Assistant:
         self.index = index
         self.problems = tuple(problems)
         self._retriever = Retriever(index, self.config, self.models.embedder, self.models.cross_encoder)
+        self._lock = ReadWriteLock()
 
     # ---- construction ------------------------------------------------------------
     @classmethod
@@ -141,6 +184,7 @@ class Assistant:
         return cls.from_articles(seed_paths, index_dir=index_dir, config=config)
 
     # ---- updates -------------------------------------------------------------------
+    @_exclusive
     def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = True) -> IndexUpdate:
         """Index new and changed articles under ``paths`` (unchanged ones are not re-embedded).
 
@@ -155,6 +199,7 @@ class Assistant:
             self.index.persist(self.index_dir)
         return replace(update, problems=report.problems + update.duplicates)
 
+    @_exclusive
     def remove(self, doc_ids: Sequence[str] | str) -> list[str]:
         """Delete articles (FAISS vectors, docstore passages, article text); persists if it has an index_dir.
 
@@ -170,6 +215,7 @@ class Assistant:
         return removed
 
     # ---- questions ---------------------------------------------------------------
+    @_shared
     def ask(
         self,
         question: str,
@@ -178,21 +224,29 @@ class Assistant:
         since: str | date | None = None,
         until: str | date | None = None,
         context_terms: Sequence[str] = (),
+        resolved: str | None = None,
+        within: Collection[str] | None = None,
     ) -> Answer:
         """Answer one question from the articles, with citations, or abstain.
 
         ``sources`` and ``since``/``until`` (``YYYY-MM-DD``, inclusive) restrict which
-        articles are searched. ``context_terms`` (names from earlier turns of a
-        conversation) are added to what is searched and scored, but the answer never
-        needs to mention them.
+        articles are searched; ``within`` (doc ids) restricts them further. ``resolved`` is
+        the question as it is searched and scored (a conversation's reading of a follow-up)
+        and ``context_terms`` (names from earlier turns) are added to it; the answer only
+        needs to mention the names of ``question`` itself.
         """
         question = clean_question(question, self.config.max_question_chars)
         filters = make_filters(sources, since, until)
+        if within is not None:
+            base = filters or Filters()
+            filters = _Within(base.sources, base.since, base.until, frozenset(within))
         cross_encoder = self.models.cross_encoder()  # loaded once, before the clock starts
         self.models.embedder()
         started = time.perf_counter()
         own_terms = key_terms(question)
-        resolved = f"{question} ({' '.join(context_terms)})" if context_terms else question
+        resolved = clean_question(resolved, self.config.max_question_chars) if resolved else question
+        if context_terms:
+            resolved = f"{resolved} ({' '.join(context_terms)})"
         retrieval = self._retriever.retrieve(resolved, filters=filters)
         read_started = time.perf_counter()
         reading = SentenceReader(cross_encoder, self.config).read(
@@ -221,6 +275,7 @@ class Assistant:
         """Return the ``top_k`` passages retrieved (and reranked) for ``question``, best first."""
         return list(self.retrieve(question, top_k, sources=sources, since=since, until=until).hits)
 
+    @_shared
     def retrieve(
         self,
         question: str,
@@ -242,13 +297,20 @@ class Assistant:
         return Conversation(self, history)
 
     # ---- articles ------------------------------------------------------------------
+    @_shared
     def article(self, doc_id: str) -> Article:
         """Return the article with ``doc_id``; raises ``KeyError`` if there is none."""
         return self.index.article(doc_id)
 
+    @_shared
     def articles(self) -> list[Article]:
         """Return every indexed article."""
         return self.index.articles()
+
+    @_shared
+    def library(self) -> list[tuple[Article, int]]:
+        """Return every indexed article with its number of passages, in one consistent view."""
+        return [(a, self.index.passage_count(a.doc_id)) for a in self.index.articles()]
 
 
 @dataclass(frozen=True)
@@ -260,14 +322,15 @@ class Turn:
 
 
 class Conversation:
-    """A dialogue with the assistant; follow-up questions borrow names from earlier turns.
+    """A dialogue with the assistant: follow-up questions are read in the light of the earlier turns.
 
-    A question that refers back ("Who said that?", "And what did Pakistan say?") is
-    searched together with the names of the previous question and of the sentence that
-    answered it; ``Answer.resolved_question`` shows what was searched.
+    A question that points back ("Who said that?", "Where was he when he said it?", "And
+    what did Pakistan's prime minister say?", "What about South Korea?") is rewritten from
+    the names, people, quotations and articles of earlier turns (see ``qa.dialogue``) and
+    searched first in the articles of the turn it points to. ``Answer.resolved_question``
+    shows what was searched; names borrowed from the conversation are never required in
+    the answer.
     """
-
-    max_context_terms = 8
 
     def __init__(self, assistant: Assistant, history: Sequence[Turn] = ()) -> None:
         self.assistant = assistant
@@ -282,6 +345,17 @@ class Conversation:
         """Forget the conversation."""
         self._turns.clear()
 
+    def resolve(self, question: str) -> Resolution:
+        """Return how ``question`` reads in this conversation: what would be searched, and where first."""
+        question = clean_question(question, self.assistant.config.max_question_chars)
+        return resolve(question, [t.answer for t in self._turns], self._article_text)
+
+    def _article_text(self, doc_id: str) -> str:
+        try:
+            return self.assistant.article(doc_id).text
+        except KeyError:  # removed from the library since it was cited
+            return ""
+
     def ask(
         self,
         question: str,
@@ -291,26 +365,17 @@ class Conversation:
         until: str | date | None = None,
     ) -> Answer:
         """Answer ``question`` in the context of the conversation (filters as in ``Assistant.ask``)."""
-        answer = self.assistant.ask(
-            question, sources=sources, since=since, until=until, context_terms=self.context_terms(question)
-        )
+        resolution = self.resolve(question)
+        answer = None
+        if resolution.doc_ids:
+            answer = self.assistant.ask(
+                question, sources=sources, since=since, until=until, resolved=resolution.text, within=resolution.doc_ids
+            )
+        if answer is None or answer.abstained:
+            answer = self.assistant.ask(question, sources=sources, since=since, until=until, resolved=resolution.text)
         self._turns.append(Turn(answer.question, answer))
         return answer
 
     def context_terms(self, question: str) -> list[str]:
-        """Return the names a follow-up question borrows from the previous turn (or none)."""
-        if not self._turns or not _FOLLOW_UP.search(question):
-            return []
-        previous = self._turns[-1]
-        own = {t.lower() for t in key_terms(question)}
-        # A question with names of its own borrows only the topic of the previous question;
-        # one that only points back ("Who said that?") also borrows the names in the answer.
-        sources = [previous.question]
-        if not own and previous.answer.citations:
-            sources.append(previous.answer.citations[0].quote)
-        terms: list[str] = []
-        for source in sources:
-            for term in key_terms(source):
-                if term.lower() not in own and term not in terms:
-                    terms.append(term)
-        return terms[: self.max_context_terms]
+        """Return the names ``question`` borrows from the conversation (none for a question that stands alone)."""
+        return list(self.resolve(question).borrowed)
