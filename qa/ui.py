@@ -1,154 +1,414 @@
 """The Gradio chat page: a thin shell over ``Assistant``.
 
-Each browser session keeps its own conversation (a tuple of turns in ``gr.State``);
-the assistant, its index and models are shared. Everything that comes from an article
-is HTML-escaped before it is shown.
+Each browser session keeps its own conversation (its turns in ``gr.State``); the
+assistant, its index and its models are shared by all sessions, and ``Assistant`` makes
+that safe (questions run together, library changes wait for them). Everything that comes
+from an article is escaped before it is shown: titles, quotes, passages, names, URLs.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import gradio as gr
 
+from qa.articles import SUPPORTED_SUFFIXES
 from qa.assistant import Assistant, Turn
 from qa.config import Config
-from qa.errors import QAError
-from qa.types import Answer, Citation
+from qa.errors import QAError, UnknownArticleError
+from qa.types import Answer, Article, Citation
 
 log = logging.getLogger(__name__)
 
 EXAMPLE_QUESTIONS = [
     "What did China say about the Taliban?",
     "What did Pakistan's prime minister say?",
+    "Where was he when he said it?",
     "Where did President Ashraf Ghani go?",
     "What did Russia say about the Taliban?",
 ]
+CONTEXT_CHARS = 400  # of the article shown on each side of a quoted sentence
+REFRESH_SECONDS = 5.0  # how often a page looks for articles added or removed elsewhere
+SEARCHING = "<em>Searching the articles…</em>"
+NO_SOURCES = "<p class='qa-meta'>Sources of the latest answer appear here.</p>"
 
 CSS = """
-.qa-source { border-left: 3px solid #888; padding: 4px 10px; margin: 8px 0; }
-.qa-source mark { background: #ffe58a; color: inherit; padding: 0 2px; }
-.qa-meta { color: #666; font-size: 0.9em; }
+.qa-source { border-left: 3px solid #999; padding: 2px 10px; margin: 8px 0; }
+.qa-source[open] { border-left-color: #c89b00; }
+.qa-source summary { cursor: pointer; }
+.qa-source mark { background: #ffe58a; color: #111; padding: 0 2px; }
+.qa-source.qa-flash { background: rgba(255, 229, 138, 0.35); }
+.qa-meta { color: #777; font-size: 0.9em; }
+.qa-library table { width: 100%; border-collapse: collapse; }
+.qa-library th, .qa-library td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #ddd; }
+a.qa-cite { text-decoration: none; font-weight: 600; }
 """
 
+# Citation markers are links to "#source-n": open that source in the panel and show it.
+HEAD = """
+<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest('a[href^="#source-"]');
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const source = document.getElementById(link.getAttribute("href").slice(1));
+  if (!source) return;
+  source.open = true;
+  source.scrollIntoView({block: "nearest"});
+  source.classList.add("qa-flash");
+  setTimeout(() => source.classList.remove("qa-flash"), 1500);
+}, true);
+</script>
+"""
 
-def answer_markdown(answer: Answer) -> str:
-    """Return the answer as chat Markdown: escaped sentences, each with its ``[n]`` marker."""
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+
+
+def escape_text(text: str) -> str:
+    """Return ``text`` safe to show in Markdown: HTML escaped, Markdown syntax neutralised."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text))
+
+
+def safe_url(url: str | None) -> str | None:
+    """Return ``url`` if it is an http(s) address (never ``javascript:`` and the like), else None."""
+    if not url:
+        return None
+    parsed = urlparse(url.strip())
+    return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
+
+
+def marker(number: int) -> str:
+    """Return the citation marker ``[n]``, a link to source ``n`` in the sources panel."""
+    return f"<a href='#source-{number}' class='qa-cite' title='Show source {number}'>[{number}]</a>"
+
+
+def answer_markdown(answer: Answer, shown: int | None = None) -> str:
+    """Return the answer as chat Markdown: escaped sentences, each with its linked ``[n]`` marker.
+
+    ``shown`` limits it to the first sentences (while an answer is being streamed); the
+    full answer ends with what was searched when a follow-up was resolved.
+    """
     if answer.abstained or not answer.citations:
-        return html.escape(answer.text)
-    parts = [f"{html.escape(c.quote)} **[{c.number}]**" for c in answer.citations]
-    text = " ".join(parts)
-    if answer.resolved_question and answer.resolved_question != answer.question:
-        text += f"\n\n<small>Searched: {html.escape(answer.resolved_question)}</small>"
+        return escape_text(answer.text)
+    citations = answer.citations[:shown]
+    text = " ".join(f"{escape_text(c.quote)} {marker(c.number)}" for c in citations)
+    if shown is None and answer.resolved_question and answer.resolved_question != answer.question:
+        text += f"\n\n<small>Searched: {escape_text(answer.resolved_question)}</small>"
     return text
 
 
-def _paragraph_around(text: str, start: int, end: int) -> tuple[int, int]:
-    left = text.rfind("\n", 0, start) + 1
+def _context(text: str, start: int, end: int) -> tuple[int, int]:
+    """The paragraph around ``text[start:end]``, at most ``CONTEXT_CHARS`` on each side."""
+    left = max(text.rfind("\n", 0, start) + 1, start - CONTEXT_CHARS)
     right = text.find("\n", end)
-    return left, len(text) if right < 0 else right
+    right = min(len(text) if right < 0 else right, end + CONTEXT_CHARS)
+    return left, right
 
 
-def sources_html(assistant: Assistant, citations: Sequence[Citation]) -> str:
-    """Return the sources panel: per citation its article and paragraph, quote highlighted."""
+def source_html(citation: Citation, article: Article | None, open_: bool = False) -> str:
+    """Return one source: title, source, date, link, and the passage with the quote highlighted."""
+    c = citation
+    quote = f"<mark>{html.escape(c.quote)}</mark>"
+    if article is not None and article.text[c.start : c.end] == c.quote:
+        left, right = _context(article.text, c.start, c.end)
+        passage = (
+            ("…" if left > 0 and article.text[left - 1] != "\n" else "")
+            + html.escape(article.text[left : c.start])
+            + quote
+            + html.escape(article.text[c.end : right])
+            + ("…" if right < len(article.text) and article.text[right] != "\n" else "")
+        )
+    else:
+        passage = quote + " <span class='qa-meta'>(the article has since been removed from the library)</span>"
+    meta = " · ".join(html.escape(x) for x in (c.source, c.date) if x)
+    url = safe_url(c.url)
+    link = (
+        f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>open article</a>"
+        if url
+        else ""
+    )
+    details = [f"{html.escape(c.doc_id)}, characters {c.start}–{c.end}", f"score {c.score:.2f}", link]
+    return (
+        f"<details class='qa-source' id='source-{c.number}'{' open' if open_ else ''}>"
+        f"<summary><b>[{c.number}] {html.escape(c.title)}</b> <span class='qa-meta'>{meta}</span></summary>"
+        f"<div class='qa-meta'>{' · '.join(d for d in details if d)}</div>"
+        f"<p class='qa-passage'>{passage}</p></details>"
+    )
+
+
+def sources_html(citations: Sequence[Citation], article: Callable[[str], Article]) -> str:
+    """Return the sources panel for ``citations`` (the first one open); ``article`` looks articles up."""
     if not citations:
         return "<p class='qa-meta'>No sources: the answer quotes no article.</p>"
     blocks = []
     for c in citations:
-        text = assistant.article(c.doc_id).text
-        left, right = _paragraph_around(text, c.start, c.end)
-        passage = (
-            html.escape(text[left : c.start])
-            + f"<mark>{html.escape(text[c.start : c.end])}</mark>"
-            + html.escape(text[c.end : right])
-        )
-        meta = " · ".join(html.escape(x) for x in (c.source, c.date) if x)
-        link = (
-            f" · <a href='{html.escape(c.url, quote=True)}' target='_blank' rel='noopener noreferrer'>article</a>"
-            if c.url
-            else ""
-        )
-        blocks.append(
-            f"<div class='qa-source' id='source-{c.number}'><b>[{c.number}] {html.escape(c.title)}</b>"
-            f"<div class='qa-meta'>{meta}{' · ' if meta else ''}{html.escape(c.doc_id)}, "
-            f"characters {c.start}–{c.end}, score {c.score:.2f}{link}</div><p>{passage}</p></div>"
-        )
+        try:
+            found: Article | None = article(c.doc_id)
+        except KeyError:
+            found = None
+        blocks.append(source_html(c, found, open_=c.number == 1))
     return "\n".join(blocks)
 
 
-def build_app(assistant: Assistant) -> gr.Blocks:
-    """Return the chat page for ``assistant``."""
+def library_html(library: Sequence[tuple[Article, int]]) -> str:
+    """Return the article library as an HTML table (title, source, date, passages, id)."""
+    if not library:
+        return "<p class='qa-meta'>The library is empty: upload articles below.</p>"
+    rows = []
+    for a, passages in sorted(library, key=lambda item: (item[0].date or "", item[0].title), reverse=True):
+        url = safe_url(a.url)
+        title = html.escape(a.title)
+        if url:
+            title = f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>{title}</a>"
+        cells = [title, html.escape(a.source or ""), html.escape(a.date or ""), str(passages), html.escape(a.doc_id)]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("Title", "Source", "Date", "Passages", "ID"))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
-    def respond(  # noqa: ANN202
+
+def header_markdown(library: Sequence[tuple[Article, int]]) -> str:
+    """Return the page's heading: how many articles it answers from."""
+    count = len(library)
+    return (
+        f"## Newsdesk QA\nAnswers from **{count}** indexed article{'' if count == 1 else 's'}, "
+        "every sentence with its source. When the articles do not say, it says so."
+    )
+
+
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": escape_text(text)}
+
+
+def _bot(text: str) -> dict[str, str]:
+    return {"role": "assistant", "content": text}
+
+
+def _library_signature(assistant: Assistant) -> str:
+    return "|".join(sorted(a.doc_id for a in assistant.articles()))
+
+
+class ChatPage:
+    """The page's event handlers, over one shared assistant."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    # ---- chat ------------------------------------------------------------------
+    def respond(
+        self,
         message: str,
-        chat: list[dict[str, Any]],
-        turns: tuple[Turn, ...],
+        chat: list[dict[str, Any]] | None,
+        turns: tuple[Turn, ...] | None,
         sources: list[str] | None = None,
-        since: str = "",
-        until: str = "",
-    ):
-        chat = list(chat or [])
+        since: str | None = "",
+        until: str | None = "",
+    ) -> Iterator[tuple[Any, ...]]:
+        """Answer ``message`` in this session's conversation, streaming the answer sentence by sentence.
+
+        Yields (textbox, chat, turns, sources panel, Markdown export).
+        """
+        chat, turns = list(chat or []), tuple(turns or ())
         message = message or ""
+        asked = [*chat, _user(message)]
+        yield "", [*asked, _bot(SEARCHING)], turns, gr.skip(), gr.skip()
+        conversation = self.assistant.chat(turns)
         try:
-            conversation = assistant.chat(turns or ())
             answer = conversation.ask(message, sources=sources or None, since=since or None, until=until or None)
         except QAError as exc:
-            chat += [
-                {"role": "user", "content": html.escape(message)},
-                {"role": "assistant", "content": html.escape(str(exc))},
-            ]
-            return "", chat, turns, sources_html(assistant, [])
-        chat += [
-            {"role": "user", "content": html.escape(answer.question)},
-            {"role": "assistant", "content": answer_markdown(answer)},
-        ]
-        return "", chat, conversation.history, sources_html(assistant, answer.citations)
+            yield "", [*asked, _bot(escape_text(str(exc)))], turns, NO_SOURCES, ""
+            return
+        asked[-1] = _user(answer.question)
+        for shown in range(1, len(answer.citations)):
+            partial = sources_html(answer.citations[:shown], self.assistant.article)
+            yield "", [*asked, _bot(answer_markdown(answer, shown))], turns, partial, gr.skip()
+        panel = sources_html(answer.citations, self.assistant.article)
+        yield "", [*asked, _bot(answer_markdown(answer))], conversation.history, panel, answer.to_markdown()
 
-    def clear() -> tuple[list, tuple, str]:
-        return [], (), ""
+    def clear(self) -> tuple[list[Any], tuple[()], str, str]:
+        """Forget this session's conversation."""
+        return [], (), NO_SOURCES, ""
 
-    def ask_api(question: str, sources: list[str] | None = None, since: str = "", until: str = "") -> dict:
-        """Answer one question without a conversation; returns the Answer as a dict."""
+    def ask_api(self, question: str, sources: list[str] | None = None, since: str = "", until: str = "") -> dict:
+        """Answer one question without a conversation; returns the Answer as a dict (or ``error``)."""
         try:
-            return assistant.ask(question, sources=sources or None, since=since or None, until=until or None).to_dict()
+            answer = self.assistant.ask(question, sources=sources or None, since=since or None, until=until or None)
         except QAError as exc:
             return {"error": str(exc)}
+        return answer.to_dict()
 
-    titles = ", ".join(a.title for a in assistant.articles()[:5])
-    count = len(assistant.articles())
-    with gr.Blocks(title="Newsdesk QA") as app:
-        gr.Markdown(
-            f"## Newsdesk QA\nAnswers from {count} indexed article(s) "
-            f"({html.escape(titles)}{'…' if count > 5 else ''}), "
-            "each sentence with its source. When the articles do not say, it says so."
+    # ---- library ---------------------------------------------------------------
+    def articles_api(self) -> list[dict[str, Any]]:
+        """Return the library: each article's metadata and passage count (no text)."""
+        return [
+            {k: v for k, v in a.to_dict().items() if k not in ("text", "path")} | {"passages": n}
+            for a, n in self.assistant.library()
+        ]
+
+    def refresh(self) -> tuple[Any, ...]:
+        """Return (library table, removal choices, source filter choices, heading, library signature)."""
+        library = self.assistant.library()
+        choices = [(f"{a.title} ({a.doc_id})", a.doc_id) for a, _ in library]
+        sources = sorted({a.source for a, _ in library if a.source})
+        return (
+            library_html(library),
+            gr.update(choices=choices, value=[]),
+            gr.update(choices=sources),
+            header_markdown(library),
+            "|".join(sorted(a.doc_id for a, _ in library)),
         )
+
+    def refresh_if_changed(self, seen: str | None) -> tuple[Any, ...]:
+        """Like ``refresh``, but change nothing when the library is as this page last saw it."""
+        if seen == _library_signature(self.assistant):
+            return (gr.skip(),) * 5
+        return self.refresh()
+
+    def upload(self, files: Sequence[Any] | None) -> tuple[Any, ...]:
+        """Add uploaded article files to the library; returns a status message, then ``refresh()``.
+
+        Gradio refuses files of other types or over the size limit before they get here;
+        files that cannot be read as articles are named with the reason.
+        """
+        paths = [Path(f if isinstance(f, str) else getattr(f, "name", str(f))) for f in files or []]
+        if not paths:
+            return ("Choose one or more article files first.", *self.refresh())
+        try:
+            lines = self._describe_update(self.assistant.add(paths, show_progress=False))
+        except QAError as exc:
+            lines = [f"✗ {escape_text(str(exc))}"]
+        return ("\n".join(f"- {line}" for line in lines), *self.refresh())
+
+    def _describe_update(self, update: Any) -> list[str]:
+        lines = []
+        for verb, ids in (("Added", update.added), ("Updated", update.replaced), ("Already there", update.unchanged)):
+            for doc_id in ids:
+                lines.append(f"✓ {verb}: {escape_text(self._title(doc_id))} (id {escape_text(doc_id)})")
+        for problem in update.problems:
+            lines.append(f"✗ {escape_text(Path(problem.path).name)}: {escape_text(problem.reason)}")
+        return lines or ["✗ Nothing could be read from these files."]
+
+    def _title(self, doc_id: str) -> str:
+        try:
+            return self.assistant.article(doc_id).title
+        except KeyError:
+            return doc_id
+
+    def remove(self, doc_ids: Sequence[str] | None) -> tuple[Any, ...]:
+        """Delete the chosen articles from the library; returns a status message, then ``refresh()``."""
+        ids = list(doc_ids or [])
+        if not ids:
+            return ("Choose the articles to remove first.", *self.refresh())
+        titles = {d: self._title(d) for d in ids}
+        try:
+            removed = self.assistant.remove(ids)
+        except UnknownArticleError as exc:
+            return (f"✗ {escape_text(str(exc))}", *self.refresh())
+        except QAError as exc:
+            return (f"✗ {escape_text(str(exc))}", *self.refresh())
+        status = "\n".join(f"- ✓ Removed: {escape_text(titles[d])} (id {escape_text(d)})" for d in removed)
+        return (status, *self.refresh())
+
+
+def build_app(assistant: Assistant) -> gr.Blocks:
+    """Return the chat page for ``assistant``; launch it with ``launch_options()``."""
+    page = ChatPage(assistant)
+    library = assistant.library()
+    with gr.Blocks(title="Newsdesk QA") as app:
+        header = gr.Markdown(header_markdown(library), elem_id="qa-header")
         turns = gr.State(())
-        with gr.Row():
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Conversation", height=460, sanitize_html=True)
-                question = gr.Textbox(label="Question", placeholder="Ask about the articles…", lines=1)
+        seen = gr.State("")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        height=460,
+                        sanitize_html=True,
+                        latex_delimiters=[],
+                        buttons=["copy", "copy_all"],
+                        elem_id="qa-chat",
+                    )
+                    question = gr.Textbox(
+                        label="Question", placeholder="Ask about the articles…", lines=1, elem_id="qa-question"
+                    )
+                    with gr.Row():
+                        ask_btn = gr.Button("Ask", variant="primary", elem_id="qa-ask")
+                        clear_btn = gr.Button("Clear conversation", elem_id="qa-clear")
+                    gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label="Example questions")
+                    with gr.Accordion("Filters", open=False), gr.Row():
+                        source_filter = gr.Dropdown(
+                            sorted({a.source for a, _ in library if a.source}),
+                            multiselect=True,
+                            label="Sources",
+                            value=[],
+                        )
+                        since_filter = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
+                        until_filter = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(NO_SOURCES, elem_id="qa-sources")
+                    with gr.Accordion("Latest answer as Markdown (copy or download)", open=False):
+                        export = gr.Code(
+                            language="markdown",
+                            buttons=["copy", "download"],
+                            interactive=False,
+                            lines=6,
+                            show_label=False,
+                            elem_id="qa-export",
+                        )
+            with gr.Tab("Library", id="library"):
+                library_view = gr.HTML(library_html(library), elem_id="qa-library", elem_classes="qa-library")
                 with gr.Row():
-                    ask_btn = gr.Button("Ask", variant="primary")
-                    clear_btn = gr.Button("Clear conversation")
-                with gr.Accordion("Filters", open=False), gr.Row():
-                    known = sorted({a.source for a in assistant.articles() if a.source})
-                    source_filter = gr.Dropdown(known, multiselect=True, label="Sources", value=[])
-                    since_filter = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
-                    until_filter = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
-                gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label="Examples")
-            with gr.Column(scale=2):
-                gr.Markdown("### Sources")
-                sources = gr.HTML("<p class='qa-meta'>Sources of the latest answer appear here.</p>")
-        outputs = [question, chatbot, turns, sources]
-        inputs = [question, chatbot, turns, source_filter, since_filter, until_filter]
-        ask_btn.click(respond, inputs, outputs, api_name="chat")
-        question.submit(respond, inputs, outputs, api_visibility="private")
-        clear_btn.click(clear, None, [chatbot, turns, sources], api_visibility="private")
-        gr.api(ask_api, api_name="ask")
+                    with gr.Column():
+                        uploads = gr.File(
+                            label=f"Add articles ({', '.join(SUPPORTED_SUFFIXES)}; "
+                            f"up to {assistant.config.max_file_bytes / 1_000_000:g} MB each)",
+                            file_count="multiple",
+                            file_types=list(SUPPORTED_SUFFIXES),
+                            elem_id="qa-upload",
+                        )
+                        upload_btn = gr.Button("Add to library", variant="primary", elem_id="qa-add")
+                    with gr.Column():
+                        to_remove = gr.Dropdown(
+                            [(f"{a.title} ({a.doc_id})", a.doc_id) for a, _ in library],
+                            multiselect=True,
+                            label="Remove articles",
+                            value=[],
+                            elem_id="qa-remove-choice",
+                        )
+                        remove_btn = gr.Button("Remove", variant="stop", elem_id="qa-remove")
+                status = gr.Markdown(elem_id="qa-library-status")
+
+        chat_in = [question, chatbot, turns, source_filter, since_filter, until_filter]
+        chat_out = [question, chatbot, turns, sources, export]
+        ask_btn.click(page.respond, chat_in, chat_out, api_name="chat")
+        question.submit(page.respond, chat_in, chat_out, api_visibility="private")
+        clear_btn.click(page.clear, None, [chatbot, turns, sources, export], api_name="clear")
+
+        library_out = [library_view, to_remove, source_filter, header, seen]
+        upload_btn.click(page.upload, [uploads], [status, *library_out], api_name="upload").then(
+            lambda: None, None, [uploads], api_visibility="private"
+        )
+        remove_btn.click(page.remove, [to_remove], [status, *library_out], api_name="remove")
+        app.load(page.refresh, None, library_out, api_visibility="private")
+        gr.Timer(REFRESH_SECONDS).tick(
+            page.refresh_if_changed, [seen], library_out, api_visibility="private", show_progress="hidden"
+        )
+        gr.api(page.ask_api, api_name="ask")
+        gr.api(page.articles_api, api_name="articles")
     return app
+
+
+def launch_options(config: Config) -> dict[str, Any]:
+    """Return the ``launch()`` options the page needs: its CSS and script, the upload limit."""
+    return {"css": CSS, "head": HEAD, "max_file_size": config.max_file_bytes, "footer_links": ["api"]}
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, seed_paths: Sequence[str] = ("seeds",)) -> None:
@@ -157,5 +417,5 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, seed_paths:
     app = build_app(assistant)
     log.info("Serving on http://%s:%d", host, port)
     app.queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, css=CSS, footer_links=["api"], show_error=False
+        server_name=host, server_port=port, show_error=False, **launch_options(config)
     )

@@ -7,8 +7,6 @@ right article as well as the right passage.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from qa import Answer, Assistant, Citation, Config

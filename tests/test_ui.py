@@ -1,77 +1,185 @@
-"""The chat UI: app.py on a free port, driven through gradio_client."""
+"""The chat UI: app.py on a free port, driven through gradio_client (the endpoints the page uses),
+and the page's rendering functions on their own (escaping, links, highlights)."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
+import json
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
-from .conftest import ROOT
+from qa import Answer, Article, Citation
+from qa.ui import answer_markdown, escape_text, library_html, safe_url, source_html
 
+from .ui_server import running_app
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+UPLOAD_LIMIT = 200_000
+CHINA = "What did China say about the Taliban?"
+EVIL_TITLE = "Evil <script>window.pwned = 1</script> headline"
+EVIL = f"""{EVIL_TITLE}
+
+The harbour board of Lisbon voted <img src=x onerror="window.pwned = 2"> to close the old fish market on Thursday.
+
+Critics said the vote [was rushed](javascript:window.pwned=3) and **unfair**.
+"""
 
 
 @pytest.fixture(scope="module")
 def server(seed_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("ui") / "app.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(seed_index_dir)],
-            cwd=ROOT,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"app.py did not start:\n{log.read_text()}")
-                time.sleep(0.5)
+    with running_app(
+        seed_index_dir, tmp_path_factory.mktemp("ui"), {"QA_MAX_FILE_BYTES": str(UPLOAD_LIMIT)}
+    ) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+
+
+def text_of(message: dict) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else " ".join(part.get("text", "") for part in content)
 
 
 def test_ask_endpoint_returns_cited_answer(server: str) -> None:
     client = Client(server, verbose=False)
-    answer = client.predict("What did China say about the Taliban?", api_name="/ask")
+    answer = client.predict(CHINA, api_name="/ask")
     assert not answer["abstained"] and "friendly and cooperative" in answer["text"]
     assert answer["citations"] and answer["citations"][0]["quote"] in answer["text"]
-    filtered = client.predict("What did China say about the Taliban?", [], "2022-01-01", "", api_name="/ask")
+    filtered = client.predict(CHINA, [], "2022-01-01", "", api_name="/ask")
     assert filtered["abstained"] and filtered["citations"] == []  # the seed is dated 2021-08-16
-    bad = client.predict("What did China say about the Taliban?", [], "soon", "", api_name="/ask")
+    bad = client.predict(CHINA, [], "soon", "", api_name="/ask")
     assert "not a date" in bad["error"]
 
 
-def test_chat_endpoint_shows_answer_and_sources(server: str) -> None:
+def test_chat_endpoint_streams_the_answer_with_linked_markers_sources_and_export(server: str) -> None:
     client = Client(server, verbose=False)
-    textbox, chat, sources = client.predict("What did China say about the Taliban?", [], [], "", "", api_name="/chat")
-    assert textbox == ""
-    reply = chat[-1]["content"]
-    reply_text = reply if isinstance(reply, str) else " ".join(part.get("text", "") for part in reply)
-    assert "friendly and cooperative" in reply_text and "[1]" in reply_text
-    assert "<mark>" in sources and "China Taliban" in sources
+    job = client.submit(CHINA, [], [], "", "", api_name="/chat")
+    textbox, chat, sources, export = job.result(timeout=120)
+    updates = job.outputs()
+    assert len(updates) >= 3  # "searching", then the answer sentence by sentence
+    assert "Searching" in text_of(updates[0][1][-1])
+    assert textbox == "" and [m["role"] for m in chat] == ["user", "assistant"]
+    reply = text_of(chat[-1])
+    assert "friendly and cooperative" in reply
+    assert "href='#source-1'" in reply and "[1]</a>" in reply
+    assert "id='source-1' open" in sources and "<mark>" in sources and "China Taliban" in sources
+    assert export.startswith("On July 28") and "Sources:" in export and "[1] China Taliban (2021-08-16)" in export
+
+
+def test_each_session_keeps_its_own_conversation(server: str) -> None:
+    pakistan, china = Client(server, verbose=False), Client(server, verbose=False)
+    _, chat_a, _, _ = pakistan.predict("What did Pakistan's prime minister say?", [], [], "", "", api_name="/chat")
+    _, chat_b, _, _ = china.predict(CHINA, [], [], "", "", api_name="/chat")
+    _, chat_a, _, _ = pakistan.predict("Where was he when he said it?", chat_a, [], "", "", api_name="/chat")
+    reply = text_of(chat_a[-1])
+    assert "Islamabad" in reply and "Searched: Where was Imran Khan" in reply
+    _, chat_b, _, _ = china.predict("Who said that?", chat_b, [], "", "", api_name="/chat")
+    assert "Wang Yi" in text_of(chat_b[-1]) and "Imran Khan" not in text_of(chat_b[-1])
+    assert len(chat_a) == len(chat_b) == 4
+
+    cleared, panel, export = pakistan.predict(api_name="/clear")
+    assert cleared == [] and export == "" and "<mark>" not in panel
+    _, chat_a, _, _ = pakistan.predict("Where was he when he said it?", [], [], "", "", api_name="/chat")
+    assert "Searched:" not in text_of(chat_a[-1])  # the conversation was forgotten
+
+
+def test_upload_ask_and_remove_an_article(server: str, tmp_path: Path) -> None:
+    client = Client(server, verbose=False)
+    article = tmp_path / "2024-02-01-lisbon-bridge.md"
+    article.write_text(
+        "# Lisbon opens a new bridge\n\nThe new Tagus bridge in Lisbon opened to traffic on Thursday. "
+        "Mayor Carlos Moedas said the bridge cost 900 million euros.\n",
+        encoding="utf-8",
+    )
+    status, table, removable, _, heading = client.predict([handle_file(article)], api_name="/upload")
+    assert "Added: Lisbon opens a new bridge" in status
+    assert "Lisbon opens a new bridge" in table and "2024-02-01" in table
+    assert "2024-02-01-lisbon-bridge" in json.dumps(removable) and "**2** indexed articles" in heading
+    listed = {a["doc_id"]: a for a in client.predict(api_name="/articles")}
+    assert listed["2024-02-01-lisbon-bridge"]["passages"] >= 1
+
+    answer = client.predict("How much did the bridge in Lisbon cost?", api_name="/ask")
+    assert not answer["abstained"] and "900 million euros" in answer["text"]
+    assert answer["citations"][0]["doc_id"] == "2024-02-01-lisbon-bridge"
+
+    status, table, *_ = client.predict(["2024-02-01-lisbon-bridge"], api_name="/remove")
+    assert "Removed: Lisbon opens a new bridge" in status and "Lisbon" not in table
+    assert "2024-02-01-lisbon-bridge" not in {a["doc_id"] for a in client.predict(api_name="/articles")}
+    assert client.predict("How much did the bridge in Lisbon cost?", api_name="/ask")["abstained"]
+
+
+def test_uploads_that_cannot_be_used_get_clear_errors(server: str, tmp_path: Path) -> None:
+    client = Client(server, verbose=False)
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.4 not an article")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("   \n", encoding="utf-8")
+    with pytest.raises(Exception, match="Invalid file type.*'.txt', '.md'"):
+        client.predict([handle_file(pdf)], api_name="/upload")  # refused by the upload itself
+    status, *_ = client.predict([handle_file(empty)], api_name="/upload")
+    assert "✗ empty.txt: file is empty" in status.replace("\\", "") and "Added" not in status
+    big = tmp_path / "big.txt"
+    big.write_text("Big news\n\n" + "A sentence about nothing at all. " * 8_000, encoding="utf-8")
+    assert big.stat().st_size > UPLOAD_LIMIT
+    with pytest.raises(Exception, match="(?i)size|large|exceed"):
+        client.predict([handle_file(big)], api_name="/upload")  # refused before it reaches the library
+    status, *_ = client.predict([], api_name="/remove")
+    assert "Choose the articles to remove" in status
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(["no-such-article"], api_name="/remove")
+
+
+def test_article_html_is_shown_as_text_never_as_markup(server: str, tmp_path: Path) -> None:
+    client = Client(server, verbose=False)
+    evil = tmp_path / "evil.txt"
+    evil.write_text(EVIL, encoding="utf-8")
+    status, table, *_ = client.predict([handle_file(evil)], api_name="/upload")
+    assert "&lt;script&gt;" in status and "<script" not in status
+    assert "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in table and "<script" not in table
+    _, chat, sources, export = client.predict(
+        "What did the harbour board of Lisbon vote?", [], [], "", "", api_name="/chat"
+    )
+    reply = text_of(chat[-1])
+    assert "fish market" in reply
+    assert "<img" not in reply and "&lt;img src=x onerror=" in reply
+    assert "<img" not in sources and "<script" not in sources and "&lt;img src=x" in sources
+    assert "<img src=x" in export  # the Markdown export is plain text: shown in a code box, not rendered
+    client.predict(["evil"], api_name="/remove")
 
 
 def test_page_binds_to_loopback_only(server: str) -> None:
     assert server.startswith("http://127.0.0.1:")
-    html = urllib.request.urlopen(server, timeout=5).read().decode()
-    assert "Newsdesk QA" in html
+    page = urllib.request.urlopen(server, timeout=5).read().decode()
+    assert "Newsdesk QA" in page
+
+
+# ---- rendering, without a server ---------------------------------------------------------
+def _citation(quote: str, number: int = 1, url: str | None = None) -> Citation:
+    return Citation(number, "doc", "T <b>itle</b>", "ex<ample>.com", "2024-01-01", url, quote, 7, 7 + len(quote), 3.0)
+
+
+def test_rendering_escapes_html_and_markdown() -> None:
+    quote = "He said <script>alert(1)</script> and [click](javascript:alert(2)) **now**."
+    answer = Answer("q?", f"{quote} [1]", (_citation(quote),), False, resolved_question="q (<i>x</i>)?")
+    shown = answer_markdown(answer)
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    assert "\\[click\\]\\(javascript:alert\\(2\\)\\)" in shown and "\\*\\*now\\*\\*" in shown
+    assert "<a href='#source-1' class='qa-cite'" in shown and "Searched: q \\(&lt;i&gt;x&lt;/i&gt;\\)?" in shown
+    assert answer_markdown(answer, shown=0) == ""
+    assert escape_text("a_b $x$") == "a\\_b \\$x\\$"
+
+    article = Article("doc", "T", "Intro. " + quote + " Outro <b>bold</b>.")
+    panel = source_html(_citation(quote, url="javascript:alert(3)"), article, open_=True)
+    assert "<script" not in panel and "<b>itle" not in panel and "ex&lt;ample&gt;.com" in panel
+    assert f"<mark>{quote.replace('<', '&lt;').replace('>', '&gt;')}</mark>" in panel
+    assert "href='javascript" not in panel and "Outro &lt;b&gt;bold" in panel and " open>" in panel
+    assert "href='https://example.com/a?b=1&amp;c=2'" in source_html(
+        _citation(quote, url="https://example.com/a?b=1&c=2"), article
+    )
+    removed = source_html(_citation(quote), None)
+    assert "removed from the library" in removed and "&lt;script&gt;" in removed
+
+    table = library_html([(Article("x", "<img src=x onerror=alert(1)>", "t", url="javascript:1"), 2)])
+    assert "<img" not in table and "&lt;img" in table and "javascript" not in table
+    assert safe_url("https://a.example/x") == "https://a.example/x"
+    assert safe_url("javascript:alert(1)") is None and safe_url("data:text/html,x") is None
