@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -21,6 +22,7 @@ from qa.locks import ReadWriteLock
 from qa.models import Models
 from qa.reader import SentenceReader, key_terms
 from qa.retrieve import Filters, Retrieval, Retriever, parse_date
+from qa.storage import WriteLock
 from qa.types import Answer, Article
 
 log = logging.getLogger(__name__)
@@ -160,9 +162,10 @@ class Assistant:
         if not articles:
             raise NoArticlesError("No articles to index.")
         models = models or Models(config.embed_model, config.cross_encoder, config.embed_batch_size)
-        index = PassageIndex.build(articles, config, models.embedder(), show_progress=show_progress)
-        if index_dir is not None:
-            index.persist(index_dir)
+        with WriteLock(index_dir) if index_dir is not None else contextlib.nullcontext() as lock:
+            index = PassageIndex.build(articles, config, models.embedder(), show_progress=show_progress)
+            if lock is not None:
+                index.persist(index_dir, lock)
         return cls(index, config, models, problems, index_dir)
 
     @classmethod
@@ -194,9 +197,10 @@ class Assistant:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         report = load_articles(list(paths), self.config.max_file_bytes)
-        update = self.index.update(report.articles, self.config, self.models.embedder(), show_progress)
-        if self.index_dir is not None and (update.added or update.replaced):
-            self.index.persist(self.index_dir)
+        with self._writing() as lock:
+            update = self.index.update(report.articles, self.config, self.models.embedder(), show_progress)
+            if lock is not None and (update.added or update.replaced):
+                self.index.persist(lock.root, lock)
         return replace(update, problems=report.problems + update.duplicates)
 
     @_exclusive
@@ -206,13 +210,22 @@ class Assistant:
         Raises ``UnknownArticleError`` if an id is not indexed; nothing is removed then.
         """
         ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
-        try:
-            removed = self.index.remove(ids)
-        except KeyError as exc:
-            raise UnknownArticleError(f"Not in the index: {exc.args[0]}. `qa articles` lists the indexed ids.") from exc
-        if self.index_dir is not None:
-            self.index.persist(self.index_dir)
+        with self._writing() as lock:
+            try:
+                removed = self.index.remove(ids)
+            except KeyError as exc:
+                raise UnknownArticleError(
+                    f"Not in the index: {exc.args[0]}. `qa articles` lists the indexed ids."
+                ) from exc
+            if lock is not None:
+                self.index.persist(lock.root, lock)
         return removed
+
+    def _writing(self) -> contextlib.AbstractContextManager[WriteLock | None]:
+        """The index folder's write lock (refusing concurrent or stale writers), if it has a folder."""
+        if self.index_dir is None:
+            return contextlib.nullcontext()
+        return self.index.writing(self.index_dir)
 
     # ---- questions ---------------------------------------------------------------
     @_shared

