@@ -73,7 +73,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
 
 def escape_text(text: str) -> str:
     """Return ``text`` safe to show in Markdown: HTML escaped, Markdown syntax neutralised."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text))
+    return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", text), quote=False)
 
 
 def safe_url(url: str | None) -> str | None:

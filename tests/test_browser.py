@@ -1,0 +1,192 @@
+"""The chat page in a real browser: Playwright driving Debian's Chromium (headless).
+
+Screenshots go to ``test-artifacts/``. Chromium is found at ``$QA_CHROMIUM`` or
+``/usr/bin/chromium`` (``make setup`` installs it with apt-get when it is missing).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from .conftest import ROOT
+from .ui_server import running_app
+
+CHROMIUM = os.environ.get("QA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+ANSWER_TIMEOUT_MS = 90_000
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set QA_CHROMIUM)"
+)
+
+
+@pytest.fixture(scope="module")
+def server(seed_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_app(seed_index_dir, tmp_path_factory.mktemp("browser")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watched:
+    """A page, with the dialogs (alert, confirm) and uncaught script errors it produced."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+
+@pytest.fixture
+def watched(browser: Browser, server: str) -> Iterator[Watched]:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server)
+    expect(page.locator("#qa-header")).to_contain_text("indexed article")
+    yield Watched(page)
+    page.close()
+
+
+def ask(page: Page, question: str) -> str:
+    """Ask in the chat; return the answer's text once it has stopped changing (it is streamed)."""
+    bots = page.locator("#qa-chat [data-testid='bot']")
+    before = bots.count()
+    page.get_by_label("Question").fill(question)
+    page.locator("#qa-ask").click()
+    expect(bots).to_have_count(before + 1)
+    deadline, last = time.monotonic() + ANSWER_TIMEOUT_MS / 1000, None
+    while time.monotonic() < deadline:
+        text = bots.last.inner_text()
+        if text == last and "Searching the articles" not in text:
+            return text
+        last = text
+        page.wait_for_timeout(500)
+    raise AssertionError(f"no answer to {question!r} within {ANSWER_TIMEOUT_MS} ms: {last!r}")
+
+
+def upload(page: Page, path: Path) -> None:
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#qa-upload input[type=file]").set_input_files(str(path))
+    page.locator("#qa-add").click()
+    expect(page.locator("#qa-library-status")).to_contain_text("Added", timeout=ANSWER_TIMEOUT_MS)
+
+
+def test_ask_see_cited_answer_and_open_its_highlighted_source(watched: Watched) -> None:
+    page = watched.page
+    ask(page, "What did China say about the Taliban?")
+    answer = page.locator("#qa-chat [data-testid='bot']").last
+    expect(answer).to_contain_text("friendly and cooperative")
+    markers = answer.locator("a.qa-cite")
+    assert markers.count() >= 2
+    expect(markers.first).to_have_text("[1]")
+    first = page.locator("#source-1")
+    expect(first.locator("mark")).to_be_visible()  # the first source is open, its quote highlighted
+    page.screenshot(path=str(ARTIFACTS / "browser-answer.png"))
+
+    last = markers.count()
+    source = page.locator(f"#source-{last}")
+    assert source.get_attribute("open") is None
+    markers.last.click()  # a marker opens its source in the panel
+    expect(source).to_have_attribute("open", "")
+    quote = source.locator("mark")
+    expect(quote).to_be_visible()
+    assert quote.inner_text().strip() and quote.inner_text().strip()[:40] in answer.inner_text()
+    expect(source).to_contain_text("China Taliban")
+    page.screenshot(path=str(ARTIFACTS / "browser-source-opened.png"))
+
+    page.get_by_text("Latest answer as Markdown").click()
+    expect(page.locator("#qa-export")).to_contain_text("Sources:")
+
+    ask(page, "Who said that?")
+    expect(page.locator("#qa-chat [data-testid='bot']").last).to_contain_text("Searched: Who said")
+    page.locator("#qa-clear").click()
+    expect(page.locator("#qa-chat [data-testid='bot']")).to_have_count(0)
+    assert watched.errors == [] and watched.dialogs == []
+
+
+def test_uploaded_article_is_answered_from_and_other_sessions_see_it(
+    watched: Watched, browser: Browser, server: str, tmp_path: Path
+) -> None:
+    other = browser.new_page()
+    other.goto(server)
+    other.get_by_role("tab", name="Library").click()
+    expect(other.locator("#qa-library")).to_contain_text("China Taliban")
+
+    article = tmp_path / "2024-03-05-tram-line.txt"
+    article.write_text(
+        "Porto opens its new tram line\n\nPorto opened its new tram line to Gaia on Tuesday. "
+        "The line carries 20,000 passengers a day, the operator said.\n",
+        encoding="utf-8",
+    )
+    page = watched.page
+    upload(page, article)
+    expect(page.locator("#qa-library")).to_contain_text("Porto opens its new tram line")
+    expect(page.locator("#qa-header")).to_contain_text("2 indexed articles")
+    # Another browser session sees the new article without reloading.
+    expect(other.locator("#qa-library")).to_contain_text("Porto opens its new tram line", timeout=20_000)
+    other.close()
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How many passengers does the Porto tram line carry?")
+    expect(page.locator("#qa-chat [data-testid='bot']").last).to_contain_text("20,000 passengers")
+    expect(page.locator("#source-1")).to_contain_text("Porto opens its new tram line")
+    page.screenshot(path=str(ARTIFACTS / "browser-uploaded.png"))
+
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#qa-remove-choice input").click()
+    page.get_by_role("option", name="Porto opens its new tram line (2024-03-05-tram-line)").click()
+    page.keyboard.press("Escape")  # close the (multiselect) list
+    page.locator("#qa-remove").click()
+    expect(page.locator("#qa-library-status")).to_contain_text("Removed")
+    expect(page.locator("#qa-library")).not_to_contain_text("Porto")
+    assert watched.errors == [] and watched.dialogs == []
+
+
+def test_an_article_with_script_and_html_does_not_run(watched: Watched, tmp_path: Path) -> None:
+    evil = tmp_path / "evil.txt"
+    evil.write_text(
+        "Evil <script>window.pwned = 1; alert('title')</script> headline\n\n"
+        "The harbour board of Lisbon voted <img src=x onerror=\"window.pwned = 2; alert('img')\"> "
+        "to close the old fish market on Thursday. Critics called the vote "
+        "<a href=\"javascript:alert('link')\">rushed</a> and <b>unfair</b>.\n",
+        encoding="utf-8",
+    )
+    page = watched.page
+    upload(page, evil)
+    library = page.locator("#qa-library")
+    expect(library).to_contain_text("Evil <script>window.pwned = 1; alert('title')</script> headline")
+    assert library.locator("script, img").count() == 0
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "What did the harbour board of Lisbon vote?")
+    answer = page.locator("#qa-chat [data-testid='bot']").last
+    expect(answer).to_contain_text("voted <img src=x onerror=\"window.pwned = 2; alert('img')\"> to close")
+    expect(page.locator("#qa-sources")).to_contain_text("<img src=x onerror=")
+    assert page.locator("#qa-chat img[src='x'], #qa-sources img, #qa-sources script").count() == 0
+    assert page.locator("#qa-sources a[href^='javascript'], #qa-chat a[href^='javascript']").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "browser-escaped.png"))
+    assert page.evaluate("window.pwned") is None
+    assert watched.dialogs == [] and watched.errors == []
