@@ -9,9 +9,17 @@ TORCH_PIP_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: setup run test index lint clean
+.PHONY: setup run test index lint clean browser
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed browser
+
+# The browser tests drive Debian's Chromium: install it when missing (as root, or with sudo).
+browser:
+	@command -v chromium >/dev/null || test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO="sudo -n"; \
+	  else echo "Chromium is missing; as root: apt-get install -y chromium (browser tests skip without it)"; exit 0; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  || echo "Could not install Chromium (browser tests skip without it)"; }
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
