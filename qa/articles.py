@@ -25,7 +25,21 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".js
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})[-_ ]*")
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+# Control characters (C0 but tab/newline, DEL, C1), zero-width space, BOM, lone surrogates.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff\ud800-\udfff]")
+_BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_BINARY_SHARE = 0.02  # more control characters than this (in decoded text) means not text
+# Signatures of common binary formats someone may save with a text suffix.
+_MAGIC = {
+    b"%PDF-": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or .docx/.xlsx)",
+    b"\x1f\x8b": "a gzip archive",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"\xd0\xcf\x11\xe0": "an old Microsoft Office document",
+}
+_SCALAR = (str, int, float)
 _SENTENCE_END = re.compile(r"[.!?:;,\"”’)—–-]$")  # also datelines such as "CNN —"
 
 
@@ -98,14 +112,15 @@ def _where(article: Article) -> str:
 
 
 def _iter_files(paths: Iterable[str | Path], problems: list[FileProblem]) -> Iterator[tuple[Path, Path]]:
-    """Yield (file, root) pairs; ``root`` is what doc ids are made relative to."""
+    """Yield (file, root) pairs; ``root`` is what doc ids are made relative to.
+
+    Everything met in a folder that is not read is reported: hidden entries (once, not
+    their contents), unsupported types, links to folders (not followed), special files.
+    """
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                rel = file.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
+            for file in _walk(path, problems):
                 if file.suffix.lower() not in SUPPORTED_SUFFIXES:
                     problems.append(FileProblem(str(file), f"unsupported file type {file.suffix or '(none)'!r}"))
                     continue
@@ -125,6 +140,28 @@ def _iter_files(paths: Iterable[str | Path], problems: list[FileProblem]) -> Ite
             problems.append(FileProblem(str(path), "no such file or folder"))
 
 
+def _walk(folder: Path, problems: list[FileProblem]) -> Iterator[Path]:
+    """Yield the files under ``folder`` in name order, reporting what is not walked."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        problems.append(FileProblem(str(folder), f"cannot read folder: {exc.strerror or exc}"))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            problems.append(FileProblem(str(entry), "hidden (the name starts with '.')"))
+        elif entry.is_symlink() and entry.is_dir():
+            problems.append(FileProblem(str(entry), "link to a folder, not followed"))
+        elif entry.is_dir():
+            yield from _walk(entry, problems)
+        elif entry.is_file():
+            yield entry
+        elif entry.is_symlink():
+            problems.append(FileProblem(str(entry), "broken link"))
+        else:
+            problems.append(FileProblem(str(entry), "not a regular file"))
+
+
 def _load_file(file: Path, root: Path, max_file_bytes: int) -> list[Article | FileProblem]:
     where = str(file)
     try:
@@ -138,7 +175,8 @@ def _load_file(file: Path, root: Path, max_file_bytes: int) -> list[Article | Fi
         return [FileProblem(where, "file is empty")]
     decoded = decode_bytes(raw)
     if decoded is None:
-        return [FileProblem(where, "binary file (not text)")]
+        kind = next((name for magic, name in _MAGIC.items() if raw.startswith(magic)), None)
+        return [FileProblem(where, f"binary file ({kind or 'not text'})")]
     text, note = decoded
     out: list[Article | FileProblem] = []
     if note:
@@ -153,35 +191,81 @@ def _load_file(file: Path, root: Path, max_file_bytes: int) -> list[Article | Fi
         out.append(_from_html(text, where, base_id, file.stem))
     else:
         out.append(_from_plain(text, where, base_id, file.stem, markdown=suffix in (".md", ".markdown")))
+    if not any(isinstance(item, Article) or item.skipped for item in out):
+        out.append(FileProblem(where, "no articles in the file"))
     return out
 
 
 def decode_bytes(raw: bytes) -> tuple[str, str | None] | None:
-    """Decode file bytes: UTF-8 (BOM optional), UTF-16 with BOM, else Windows-1252.
+    """Decode file bytes: UTF-8 (BOM optional), UTF-16/32 (BOM, or UTF-16 without one), else Windows-1252.
 
-    Returns ``(text, note)`` where ``note`` says when a fallback encoding was used, or
-    ``None`` for binary content.
+    UTF-8 with a few bytes that are not UTF-8 keeps its UTF-8 and replaces those bytes.
+    Returns ``(text, note)`` where ``note`` says what was not plain UTF-8, or ``None``
+    for binary content.
     """
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    decoded = _decode_unicode(raw)
+    if decoded is None:
+        return None
+    text, note = decoded
+    sample = text[:65536]
+    if sample and len(_BINARY_CHARS.findall(sample)) > _BINARY_SHARE * len(sample):
+        return None
+    return text, note
+
+
+def _decode_unicode(raw: bytes) -> tuple[str, str | None] | None:
+    for boms, codec in (((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"), "utf-32"), ((b"\xff\xfe", b"\xfe\xff"), "utf-16")):
+        if raw.startswith(boms):
+            try:
+                return raw.decode(codec), f"not UTF-8; decoded as {codec.upper()} (byte order mark)"
+            except UnicodeDecodeError:
+                return None
+    if b"\x00" in raw[:8192]:
+        codec = _utf16_without_bom(raw[:8192])
+        if codec is None:
+            return None
         try:
-            return raw.decode("utf-16"), None
+            return raw.decode(codec), f"not UTF-8; decoded as {codec.upper()} (no byte order mark)"
         except UnicodeDecodeError:
             return None
-    if b"\x00" in raw[:8192]:
-        return None
     try:
         return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError:
         pass
+    lenient = raw.decode("utf-8-sig", errors="replace")
+    replaced = lenient.count("\ufffd")
+    if sum(ord(c) > 0x7F for c in lenient) - replaced > replaced:  # mostly valid UTF-8: a few stray bytes
+        return lenient, f"not valid UTF-8: {replaced} unreadable byte sequence(s) replaced by \ufffd"
     try:
         return raw.decode("cp1252"), "not UTF-8; decoded as Windows-1252"
     except UnicodeDecodeError:
         return raw.decode("latin-1"), "not UTF-8; decoded as Latin-1"
 
 
+def _utf16_without_bom(head: bytes) -> str | None:
+    """ "utf-16-le"/"utf-16-be" when NUL bytes sit at every other position (ASCII-range UTF-16), else None."""
+    even, odd = head[0::2], head[1::2]
+    if not odd:
+        return None
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
 def slug(value: str) -> str:
-    """Return ``value`` as a document id: letters, digits and ``._/-`` only."""
-    return re.sub(r"[^A-Za-z0-9._/-]+", "-", value).strip("-") or "article"
+    """Return ``value`` as a document id: letters, digits and ``._-``, segments joined by ``/``.
+
+    Empty, ``.`` and ``..`` segments are dropped, so an id never climbs out of a folder.
+    """
+    parts = (re.sub(r"[^A-Za-z0-9._-]+", "-", part).strip("-") for part in value.split("/"))
+    return "/".join(p for p in parts if p not in ("", ".", "..")) or "article"
+
+
+def _one_line(value: str) -> str:
+    """A metadata value as one clean line (title, source, date)."""
+    return " ".join(normalize_text(value).split())
 
 
 def _title_from_name(stem: str) -> str:
@@ -249,39 +333,50 @@ def _from_html(html: str, where: str, doc_id: str, stem: str) -> Article | FileP
         return FileProblem(where, "no article text found in the HTML")
     return Article(
         doc_id=doc_id,
-        title=(doc.title or "").strip() or _title_from_name(stem),
+        title=_one_line(doc.title or "") or _title_from_name(stem),
         text=body,
-        date=doc.date or _date_from_name(stem),
-        source=doc.sitename or doc.hostname or source_from_url(doc.url) or None,
-        url=doc.url or None,
+        date=_one_line(doc.date or "") or _date_from_name(stem),
+        source=_one_line(doc.sitename or doc.hostname or source_from_url(doc.url) or "") or None,
+        url=_one_line(doc.url or "") or None,
         path=where,
     )
 
 
-def _from_record(record: Any, where: str, fallback_id: str) -> Article | FileProblem:
+def _from_record(record: Any, where: str, fallback_id: str) -> list[Article | FileProblem]:
+    """One JSON object as an article, with notes on fields that were ignored."""
     if not isinstance(record, dict):
-        return FileProblem(where, f"expected a JSON object, got {type(record).__name__}")
+        return [FileProblem(where, f"expected a JSON object, got {_json_type(record)}")]
     text = record.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return FileProblem(where, "missing or empty 'text' field")
+    if text is None:
+        return [FileProblem(where, "no 'text' field")]
+    if not isinstance(text, str):
+        return [FileProblem(where, f"the 'text' field must be a string, not {_json_type(text)}")]
     text = normalize_text(text)
-    explicit_id = record.get("doc_id", record.get("id"))
-    doc_id = slug(str(explicit_id)) if explicit_id not in (None, "") else f"{fallback_id}-{content_hash(text)[:10]}"
+    if not text:
+        return [FileProblem(where, "the 'text' field is empty")]
+    notes: list[FileProblem] = []
 
     def field_str(*names: str) -> str | None:
         for name in names:
             value = record.get(name)
-            if value not in (None, ""):
-                return str(value).strip()
+            if isinstance(value, bool) or not isinstance(value, _SCALAR):
+                if value is not None:
+                    notes.append(FileProblem(where, f"field {name!r} is {_json_type(value)}, ignored", skipped=False))
+                continue
+            value = _one_line(str(value))
+            if value:
+                return value
         return None
 
+    explicit_id = field_str("doc_id", "id")
+    doc_id = slug(explicit_id) if explicit_id else f"{fallback_id}-{content_hash(text)[:10]}"
     title = field_str("title")
     url = field_str("url", "link")
     if title is None:
         headline, body = _split_headline(text, markdown=False)
         if headline:
             title, text = headline, body
-    return Article(
+    article = Article(
         doc_id=doc_id,
         title=title or _title_from_url(url) or doc_id,
         text=text,
@@ -290,6 +385,12 @@ def _from_record(record: Any, where: str, fallback_id: str) -> Article | FilePro
         url=url,
         path=where,
     )
+    return [*notes, article]
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
+    return names.get(type(value), "a number")
 
 
 def _from_json(text: str, where: str, base_id: str) -> list[Article | FileProblem]:
@@ -297,12 +398,14 @@ def _from_json(text: str, where: str, base_id: str) -> list[Article | FileProble
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return [FileProblem(where, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
+    except RecursionError:
+        return [FileProblem(where, "invalid JSON: nested too deeply")]
     if isinstance(data, dict) and isinstance(data.get("articles"), list):
         data = data["articles"]
     if isinstance(data, dict):
-        return [_from_record(data, where, base_id)]
+        return _from_record(data, where, base_id)
     if isinstance(data, list):
-        return [_from_record(rec, f"{where}[{i}]", base_id) for i, rec in enumerate(data)]
+        return [item for i, rec in enumerate(data) for item in _from_record(rec, f"{where}[{i}]", base_id)]
     return [FileProblem(where, "expected a JSON object or a list of objects with a 'text' field")]
 
 
@@ -317,5 +420,8 @@ def _from_jsonl(text: str, where: str, base_id: str) -> list[Article | FileProbl
         except json.JSONDecodeError as exc:
             out.append(FileProblem(line_where, f"invalid JSON: {exc.msg} (column {exc.colno})"))
             continue
-        out.append(_from_record(record, line_where, base_id))
+        except RecursionError:
+            out.append(FileProblem(line_where, "invalid JSON: nested too deeply"))
+            continue
+        out.extend(_from_record(record, line_where, base_id))
     return out

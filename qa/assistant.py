@@ -7,6 +7,7 @@ import functools
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -30,17 +31,24 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # terminal colour codes pasted along: dropped
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")  # C0 and C1 controls: read as spaces
+# Invisible format characters (soft hyphen, zero-width, bidi overrides, BOM) and lone surrogates
+# (undecodable bytes from a command line): dropped.
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def clean_question(question: str, max_chars: int) -> str:
-    """Return the question with control characters and extra spaces removed.
+    """Return the question with control and invisible characters and extra spaces removed.
 
-    Raises ``InvalidQuestionError`` for a question that is empty or too long.
+    Raises ``InvalidQuestionError`` for a question that is not text, empty (once cleaned) or
+    longer than ``max_chars``.
     """
     if not isinstance(question, str):
-        raise InvalidQuestionError("The question must be text.")
-    cleaned = " ".join(_CONTROL.sub(" ", question).split())
+        raise InvalidQuestionError(f"The question must be text, not {type(question).__name__}.")
+    cleaned = " ".join(
+        unicodedata.normalize("NFC", _INVISIBLE.sub("", _CONTROL.sub(" ", _ANSI.sub("", question)))).split()
+    )
     if not cleaned:
         raise InvalidQuestionError("The question is empty: type a question about the articles.")
     if len(cleaned) > max_chars:
