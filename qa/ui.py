@@ -36,7 +36,9 @@ EXAMPLE_QUESTIONS = [
 CONTEXT_CHARS = 400  # of the article shown on each side of a quoted sentence
 REFRESH_SECONDS = 5.0  # how often a page looks for articles added or removed elsewhere
 SEARCHING = "<em>Searching the articles…</em>"
-NO_SOURCES = "<p class='qa-meta'>Sources of the latest answer appear here.</p>"
+EARLIER_TURNS_SHOWN = 10  # earlier answers whose sources stay in the panel
+FAILED = "<em>Something went wrong while answering; the server log has the details.</em>"
+NO_SOURCES = "<p class='qa-meta'>The sources of each answer appear here.</p>"
 
 CSS = """
 .qa-source { border-left: 3px solid #999; padding: 2px 10px; margin: 8px 0; }
@@ -44,13 +46,15 @@ CSS = """
 .qa-source summary { cursor: pointer; }
 .qa-source mark { background: #ffe58a; color: #111; padding: 0 2px; }
 .qa-source.qa-flash { background: rgba(255, 229, 138, 0.35); }
+.qa-earlier > summary { cursor: pointer; margin-top: 12px; }
 .qa-meta { color: #777; font-size: 0.9em; }
 .qa-library table { width: 100%; border-collapse: collapse; }
 .qa-library th, .qa-library td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #ddd; }
 a.qa-cite { text-decoration: none; font-weight: 600; }
 """
 
-# Citation markers are links to "#source-n": open that source in the panel and show it.
+# Citation markers are links to "#source-<turn>-<n>": open that source (and the group of
+# earlier answers it may be in) in the panel and show it.
 HEAD = """
 <script>
 document.addEventListener("click", (event) => {
@@ -60,7 +64,7 @@ document.addEventListener("click", (event) => {
   event.stopPropagation();
   const source = document.getElementById(link.getAttribute("href").slice(1));
   if (!source) return;
-  source.open = true;
+  for (let d = source; d; d = d.parentElement && d.parentElement.closest("details")) d.open = true;
   source.scrollIntoView({block: "nearest"});
   source.classList.add("qa-flash");
   setTimeout(() => source.classList.remove("qa-flash"), 1500);
@@ -84,13 +88,18 @@ def safe_url(url: str | None) -> str | None:
     return url.strip() if parsed.scheme in ("http", "https") and parsed.netloc else None
 
 
-def marker(number: int) -> str:
-    """Return the citation marker ``[n]``, a link to source ``n`` in the sources panel."""
-    return f"<a href='#source-{number}' class='qa-cite' title='Show source {number}'>[{number}]</a>"
+def source_id(turn: int, number: int) -> str:
+    """Return the element id of source ``number`` of the answer to question ``turn`` (from 1)."""
+    return f"source-{turn}-{number}"
 
 
-def answer_markdown(answer: Answer, shown: int | None = None) -> str:
-    """Return the answer as chat Markdown: escaped sentences, each with its linked ``[n]`` marker.
+def marker(turn: int, number: int) -> str:
+    """Return the citation marker ``[n]``, a link to its source in the sources panel."""
+    return f"<a href='#{source_id(turn, number)}' class='qa-cite' title='Show source {number}'>[{number}]</a>"
+
+
+def answer_markdown(answer: Answer, turn: int, shown: int | None = None) -> str:
+    """Return the answer to question ``turn`` as chat Markdown: escaped sentences, each with its linked marker.
 
     ``shown`` limits it to the first sentences (while an answer is being streamed); the
     full answer ends with what was searched when a follow-up was resolved.
@@ -98,7 +107,7 @@ def answer_markdown(answer: Answer, shown: int | None = None) -> str:
     if answer.abstained or not answer.citations:
         return escape_text(answer.text)
     citations = answer.citations[:shown]
-    text = " ".join(f"{escape_text(c.quote)} {marker(c.number)}" for c in citations)
+    text = " ".join(f"{escape_text(c.quote)} {marker(turn, c.number)}" for c in citations)
     if shown is None and answer.resolved_question and answer.resolved_question != answer.question:
         text += f"\n\n<small>Searched: {escape_text(answer.resolved_question)}</small>"
     return text
@@ -112,7 +121,7 @@ def _context(text: str, start: int, end: int) -> tuple[int, int]:
     return left, right
 
 
-def source_html(citation: Citation, article: Article | None, open_: bool = False) -> str:
+def source_html(citation: Citation, article: Article | None, turn: int, open_: bool = False) -> str:
     """Return one source: title, source, date, link, and the passage with the quote highlighted."""
     c = citation
     quote = f"<mark>{html.escape(c.quote)}</mark>"
@@ -136,25 +145,44 @@ def source_html(citation: Citation, article: Article | None, open_: bool = False
     )
     details = [f"{html.escape(c.doc_id)}, characters {c.start}–{c.end}", f"score {c.score:.2f}", link]
     return (
-        f"<details class='qa-source' id='source-{c.number}'{' open' if open_ else ''}>"
+        f"<details class='qa-source' id='{source_id(turn, c.number)}'{' open' if open_ else ''}>"
         f"<summary><b>[{c.number}] {html.escape(c.title)}</b> <span class='qa-meta'>{meta}</span></summary>"
         f"<div class='qa-meta'>{' · '.join(d for d in details if d)}</div>"
         f"<p class='qa-passage'>{passage}</p></details>"
     )
 
 
-def sources_html(citations: Sequence[Citation], article: Callable[[str], Article]) -> str:
-    """Return the sources panel for ``citations`` (the first one open); ``article`` looks articles up."""
-    if not citations:
-        return "<p class='qa-meta'>No sources: the answer quotes no article.</p>"
-    blocks = []
-    for c in citations:
-        try:
-            found: Article | None = article(c.doc_id)
-        except KeyError:
-            found = None
-        blocks.append(source_html(c, found, open_=c.number == 1))
-    return "\n".join(blocks)
+def sources_html(answers: Sequence[Answer], article: Callable[[str], Article], shown: int | None = None) -> str:
+    """Return the sources panel of a conversation: the latest answer's sources (the first
+    one open), then those of earlier answers, folded. ``article`` looks articles up;
+    ``shown`` limits the latest answer to its first sources (while it is streamed)."""
+    if not answers:
+        return NO_SOURCES
+
+    def block(turn: int, citations: Sequence[Citation], open_first: bool) -> str:
+        parts = []
+        for c in citations:
+            try:
+                found: Article | None = article(c.doc_id)
+            except KeyError:
+                found = None
+            parts.append(source_html(c, found, turn, open_=open_first and c.number == 1))
+        return "\n".join(parts)
+
+    latest = answers[-1]
+    panel = block(len(answers), latest.citations[:shown], True) or (
+        "<p class='qa-meta'>No sources: the answer quotes no article.</p>"
+    )
+    earlier = []
+    for turn in range(len(answers) - 1, max(0, len(answers) - 1 - EARLIER_TURNS_SHOWN), -1):
+        answer = answers[turn - 1]
+        if answer.citations:
+            question = f"<p class='qa-meta'>Question {turn}: {html.escape(answer.question)}</p>"
+            earlier.append(question + block(turn, answer.citations, False))
+    if earlier:
+        panel += "<details class='qa-earlier'><summary>Sources of earlier answers</summary>" + "".join(earlier)
+        panel += "</details>"
+    return panel
 
 
 def library_html(library: Sequence[tuple[Article, int]]) -> str:
@@ -216,20 +244,25 @@ class ChatPage:
         """
         chat, turns = list(chat or []), tuple(turns or ())
         message = message or ""
-        asked = [*chat, _user(message)]
-        yield "", [*asked, _bot(SEARCHING)], turns, gr.skip(), gr.skip()
+        asked = [*chat, _user(message)] if message.strip() else chat
+        yield "", [*asked, _bot(SEARCHING)], turns, NO_SOURCES, gr.skip()
         conversation = self.assistant.chat(turns)
         try:
             answer = conversation.ask(message, sources=sources or None, since=since or None, until=until or None)
         except QAError as exc:
             yield "", [*asked, _bot(escape_text(str(exc)))], turns, NO_SOURCES, ""
             return
+        except Exception:  # the page must say so rather than search forever
+            log.exception("Answering %r failed", message)
+            yield "", [*asked, _bot(FAILED)], turns, NO_SOURCES, ""
+            return
         asked[-1] = _user(answer.question)
+        answers, turn = [*(t.answer for t in turns), answer], len(turns) + 1
         for shown in range(1, len(answer.citations)):
-            partial = sources_html(answer.citations[:shown], self.assistant.article)
-            yield "", [*asked, _bot(answer_markdown(answer, shown))], turns, partial, gr.skip()
-        panel = sources_html(answer.citations, self.assistant.article)
-        yield "", [*asked, _bot(answer_markdown(answer))], conversation.history, panel, answer.to_markdown()
+            partial = sources_html(answers, self.assistant.article, shown)
+            yield "", [*asked, _bot(answer_markdown(answer, turn, shown))], turns, partial, gr.skip()
+        panel = sources_html(answers, self.assistant.article)
+        yield "", [*asked, _bot(answer_markdown(answer, turn))], conversation.history, panel, answer.to_markdown()
 
     def clear(self) -> tuple[list[Any], tuple[()], str, str]:
         """Forget this session's conversation."""

@@ -105,12 +105,12 @@ def test_ask_see_cited_answer_and_open_its_highlighted_source(watched: Watched) 
     markers = answer.locator("a.qa-cite")
     assert markers.count() >= 2
     expect(markers.first).to_have_text("[1]")
-    first = page.locator("#source-1")
+    first = page.locator("#source-1-1")
     expect(first.locator("mark")).to_be_visible()  # the first source is open, its quote highlighted
     page.screenshot(path=str(ARTIFACTS / "browser-answer.png"))
 
     last = markers.count()
-    source = page.locator(f"#source-{last}")
+    source = page.locator(f"#source-1-{last}")
     assert source.get_attribute("open") is None
     markers.last.click()  # a marker opens its source in the panel
     expect(source).to_have_attribute("open", "")
@@ -125,6 +125,11 @@ def test_ask_see_cited_answer_and_open_its_highlighted_source(watched: Watched) 
 
     ask(page, "Who said that?")
     expect(page.locator("#qa-chat [data-testid='bot']").last).to_contain_text("Searched: Who said")
+    # A marker of the first answer still opens its source, now among the earlier answers' sources.
+    earlier = page.locator("#source-1-1")
+    assert not earlier.is_visible()
+    page.locator("#qa-chat [data-testid='bot']").first.locator("a.qa-cite").first.click()
+    expect(earlier.locator("mark")).to_be_visible()
     page.locator("#qa-clear").click()
     expect(page.locator("#qa-chat [data-testid='bot']")).to_have_count(0)
     assert watched.errors == [] and watched.dialogs == []
@@ -155,7 +160,7 @@ def test_uploaded_article_is_answered_from_and_other_sessions_see_it(
     page.get_by_role("tab", name="Chat").click()
     ask(page, "How many passengers does the Porto tram line carry?")
     expect(page.locator("#qa-chat [data-testid='bot']").last).to_contain_text("20,000 passengers")
-    expect(page.locator("#source-1")).to_contain_text("Porto opens its new tram line")
+    expect(page.locator("#qa-sources details[open]").first).to_contain_text("Porto opens its new tram line")
     page.screenshot(path=str(ARTIFACTS / "browser-uploaded.png"))
 
     page.get_by_role("tab", name="Library").click()

@@ -61,8 +61,8 @@ def test_chat_endpoint_streams_the_answer_with_linked_markers_sources_and_export
     assert textbox == "" and [m["role"] for m in chat] == ["user", "assistant"]
     reply = text_of(chat[-1])
     assert "friendly and cooperative" in reply
-    assert "href='#source-1'" in reply and "[1]</a>" in reply
-    assert "id='source-1' open" in sources and "<mark>" in sources and "China Taliban" in sources
+    assert "href='#source-1-1'" in reply and "[1]</a>" in reply
+    assert "id='source-1-1' open" in sources and "<mark>" in sources and "China Taliban" in sources
     assert export.startswith("On July 28") and "Sources:" in export and "[1] China Taliban (2021-08-16)" in export
 
 
@@ -73,8 +73,12 @@ def test_each_session_keeps_its_own_conversation(server: str) -> None:
     _, chat_a, _, _ = pakistan.predict("Where was he when he said it?", chat_a, [], "", "", api_name="/chat")
     reply = text_of(chat_a[-1])
     assert "Islamabad" in reply and "Searched: Where was Imran Khan" in reply
-    _, chat_b, _, _ = china.predict("Who said that?", chat_b, [], "", "", api_name="/chat")
+    _, chat_b, sources_b, _ = china.predict("Who said that?", chat_b, [], "", "", api_name="/chat")
     assert "Wang Yi" in text_of(chat_b[-1]) and "Imran Khan" not in text_of(chat_b[-1])
+    assert "href='#source-2-1'" in text_of(chat_b[-1])  # markers of the second answer
+    # The panel shows this answer's sources, then the first answer's, folded, so that its markers still work.
+    assert sources_b.index("id='source-2-1' open") < sources_b.index("Sources of earlier answers")
+    assert "id='source-1-1'>" in sources_b and "Question 1: What did China say" in sources_b
     assert len(chat_a) == len(chat_b) == 4
 
     cleared, panel, export = pakistan.predict(api_name="/clear")
@@ -161,22 +165,22 @@ def _citation(quote: str, number: int = 1, url: str | None = None) -> Citation:
 def test_rendering_escapes_html_and_markdown() -> None:
     quote = "He said <script>alert(1)</script> and [click](javascript:alert(2)) **now**."
     answer = Answer("q?", f"{quote} [1]", (_citation(quote),), False, resolved_question="q (<i>x</i>)?")
-    shown = answer_markdown(answer)
+    shown = answer_markdown(answer, 3)
     assert "<script>" not in shown and "&lt;script&gt;" in shown
     assert "\\[click\\]\\(javascript:alert\\(2\\)\\)" in shown and "\\*\\*now\\*\\*" in shown
-    assert "<a href='#source-1' class='qa-cite'" in shown and "Searched: q \\(&lt;i&gt;x&lt;/i&gt;\\)?" in shown
-    assert answer_markdown(answer, shown=0) == ""
+    assert "<a href='#source-3-1' class='qa-cite'" in shown and "Searched: q \\(&lt;i&gt;x&lt;/i&gt;\\)?" in shown
+    assert answer_markdown(answer, 3, shown=0) == ""
     assert escape_text("a_b $x$") == "a\\_b \\$x\\$"
 
     article = Article("doc", "T", "Intro. " + quote + " Outro <b>bold</b>.")
-    panel = source_html(_citation(quote, url="javascript:alert(3)"), article, open_=True)
+    panel = source_html(_citation(quote, url="javascript:alert(3)"), article, 1, open_=True)
     assert "<script" not in panel and "<b>itle" not in panel and "ex&lt;ample&gt;.com" in panel
     assert f"<mark>{quote.replace('<', '&lt;').replace('>', '&gt;')}</mark>" in panel
     assert "href='javascript" not in panel and "Outro &lt;b&gt;bold" in panel and " open>" in panel
     assert "href='https://example.com/a?b=1&amp;c=2'" in source_html(
-        _citation(quote, url="https://example.com/a?b=1&c=2"), article
+        _citation(quote, url="https://example.com/a?b=1&c=2"), article, 1
     )
-    removed = source_html(_citation(quote), None)
+    removed = source_html(_citation(quote), None, 1)
     assert "removed from the library" in removed and "&lt;script&gt;" in removed
 
     table = library_html([(Article("x", "<img src=x onerror=alert(1)>", "t", url="javascript:1"), 2)])
