@@ -106,7 +106,7 @@ def run_spec(spec: Spec, data: Path, out: Path, config: Config, models: Models, 
     else:
         corpus_path = (ROOT if spec.in_repo else data) / spec.corpus
         articles = load_articles([corpus_path], config.max_file_bytes).articles
-    index_dir = out / "indexes" / spec.name
+    index_dir = out / "indexes" / f"{spec.name}@{config.embed_model.replace('/', '_')}"
     started = time.perf_counter()
     if index_matches(index_dir, articles, config):
         assistant = Assistant.load(index_dir, config, models)
@@ -188,7 +188,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data, out = Path(args.data), Path(args.out)
-    config = Config()
+    config = Config.from_env()
     models = Models(config.embed_model, config.cross_encoder)
     reports = []
     for spec in (s for s in SPECS if s.name in args.sets):

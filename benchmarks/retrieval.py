@@ -34,6 +34,14 @@ MODES = {
     "bm25": {"retrieval": "bm25", "rerank": False},
     "dense": {"retrieval": "dense", "rerank": False},
     "hybrid": {"retrieval": "hybrid", "rerank": False},
+    # The naive rerank: 30 whole passages (up to 256 word pieces each), for comparison.
+    "hybrid+rerank naive": {
+        "retrieval": "hybrid",
+        "rerank": True,
+        "rerank_candidates": 30,
+        "rerank_max_tokens": 256,
+        "rerank_focus": False,
+    },
     "hybrid+rerank": {"retrieval": "hybrid", "rerank": True},
 }
 SETS = {
@@ -59,7 +67,7 @@ def load_index(name: str, data: Path, out: Path, config: Config, models: Models)
     questions, corpus, limit = SETS[name]
     eval_set = load_eval_set(data / questions).sample(limit, 0)
     articles = eval_set.corpus if corpus is None else load_articles([data / corpus]).articles
-    index_dir = out / "indexes" / name
+    index_dir = out / "indexes" / f"{name}@{config.embed_model.replace('/', '_')}"
     if index_matches(index_dir, articles, config):
         return eval_set, Assistant.load(index_dir, config, models)
     return eval_set, Assistant.build(articles, index_dir, config, models)
@@ -101,7 +109,7 @@ def main() -> int:
     if not (data / "realtimeqa_news").is_dir():
         print(f"skipping: {data} has no evaluation data")
         return 0
-    config = Config()
+    config = Config.from_env()
     models = Models(config.embed_model, config.cross_encoder)
     results: dict[str, dict] = {}
     for name in args.sets:

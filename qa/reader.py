@@ -16,26 +16,13 @@ from dataclasses import dataclass
 from qa.config import Config
 from qa.index import Hit
 from qa.models import CrossEncoder
+from qa.text import FUNCTION_WORDS, content_stems
 from qa.types import Article, Citation, Evidence, Sentence
 
 NO_ANSWER = "The articles do not answer this question."
 
 _WORD = re.compile(r"[A-Za-z0-9][\w'’.-]*")
 _TOKEN = re.compile(r"\w+")
-# Words that are capitalised only because they start a question: not names.
-_FUNCTION_WORDS = frozenset(
-    """what who whom whose where when why how which whether did does do is are was were be been can could should
-    would will shall may might must has have had and but so or nor yet the a an in on at of for to from by with
-    about above across after against along amid among amongst apart around as aside at before behind below
-    beneath beside besides between beyond despite down during except following given inside into like near
-    off onto out outside over past per regarding since than through throughout toward towards under unlike
-    until upon via within without although though while whereas because unless once if then there here now
-    today tell give name list describe explain identify define state provide mention according please
-    this that these those it its they them he she his her their i we you my our your other another some any
-    all each every both either neither many much more most less least few several such same only also just
-    even still not no yes one two three first second third last next new old after apart approximately
-    roughly originally initially finally eventually usually generally typically currently recently""".split()
-)
 
 
 @dataclass(frozen=True)
@@ -59,7 +46,7 @@ def key_terms(question: str) -> list[str]:
         if len(bare) < 2 or not bare[0].isupper():
             continue
         possessive = word != match.group().rstrip(".-")
-        if bare.lower() in _FUNCTION_WORDS and not bare.isupper() and not possessive:
+        if bare.lower() in FUNCTION_WORDS and not bare.isupper() and not possessive:
             continue
         if bare not in terms:
             terms.append(bare)
@@ -118,6 +105,7 @@ class SentenceReader:
         ``question``); a follow-up passes its own, not those it borrowed from the conversation.
         """
         sentences = _unique_sentences(hits)
+        sentences = _most_relevant(question, sentences, self.config.read_max_sentences)
         if not sentences:
             return Reading(NO_ANSWER, (), True, float("-inf"))
         evidence = "\n".join([h.passage.text for h in hits] + [article(h.passage.doc_id).title for h in hits])
@@ -156,6 +144,17 @@ def _unique_sentences(hits: Sequence[Hit]) -> list[Sentence]:
                 seen.add(key)
                 out.append(sentence)
     return out
+
+
+def _most_relevant(question: str, sentences: list[Sentence], limit: int) -> list[Sentence]:
+    """Keep at most ``limit`` sentences for the cross-encoder: those sharing most content words
+    with the question, then those of better-ranked passages (the input order)."""
+    if len(sentences) <= limit:
+        return sentences
+    focus = content_stems(question)
+    overlap = [len(content_stems(s.text) & focus) for s in sentences]
+    keep = sorted(sorted(range(len(sentences)), key=lambda i: -overlap[i])[:limit])
+    return [sentences[i] for i in keep]
 
 
 def _cite(number: int, sentence: Sentence, score: float, article: Article) -> Citation:

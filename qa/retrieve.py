@@ -23,7 +23,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from qa.config import Config
 from qa.index import Hit, PassageIndex
 from qa.models import CrossEncoder, Embedder
-from qa.types import Article
+from qa.text import content_stems
+from qa.types import Article, Passage
 
 RRF_K = 60
 SCORE_CACHE_SIZE = 20_000
@@ -85,6 +86,31 @@ class Retrieval:
     timings: dict[str, float]
 
 
+def window(passage: Passage, focus: set[str] | None, words: int) -> str:
+    """Return the run of whole sentences of ``passage``, at most ``words`` long, that contains
+    most of the ``focus`` stems (the earliest such run; the passage's start without ``focus``)."""
+    if len(passage.text.split()) <= words or not passage.sentences:
+        return passage.text
+    sentences = passage.sentences
+    stems = [content_stems(s.text) for s in sentences] if focus else [set() for _ in sentences]
+    lengths = [len(s.text.split()) for s in sentences]
+    best, best_span = -1, (0, 1)
+    for i in range(len(sentences)):
+        covered: set[str] = set()
+        total, j = 0, i
+        while j < len(sentences) and (j == i or total + lengths[j] <= words):
+            covered |= stems[j] & focus if focus else set()
+            total += lengths[j]
+            j += 1
+        if len(covered) > best:
+            best, best_span = len(covered), (i, j)
+        if not focus:
+            break
+    i, j = best_span
+    text = passage.text[sentences[i].start - passage.start : sentences[j - 1].end - passage.start]
+    return " ".join(text.split()[:words])
+
+
 class _BM25Retriever(BaseRetriever):
     """BM25 as a llama-index retriever returning the same docstore nodes as the dense one."""
 
@@ -126,7 +152,7 @@ class Retriever:
             doc_ids = [a.doc_id for a in self.index.articles() if filters.allows(a)]
             if not doc_ids:
                 return Retrieval((), {"retrieve": 0.0})
-        rerank, recent = self.config.rerank, asks_for_recent(query)
+        rerank, recent = self.config.rerank, self.config.recency_boost > 0 and asks_for_recent(query)
         head = max(top_k, self.config.rerank_candidates)
         wanted = head if rerank or recent else top_k
         candidates = self._candidates(query, wanted, doc_ids)
@@ -136,14 +162,14 @@ class Retriever:
             candidates = self._rerank(query, candidates)
             timings["rerank"] = round(time.perf_counter() - retrieved, 4)
         if recent:
-            candidates = self._favour_recent(candidates[:head]) + candidates[head:]
+            candidates = self._favour_recent(candidates[:head], rerank) + candidates[head:]
         return Retrieval(tuple(candidates[:top_k]), timings)
 
     def _candidates(self, query: str, wanted: int, doc_ids: list[str] | None) -> list[Hit]:
         mode = self.config.retrieval
         per_retriever = max(wanted, self.config.candidates)
         if mode == "dense":
-            vector = self._get_embedder().encode([query])[0]
+            vector = self._get_embedder().encode_queries([query])[0]
             return self.index.search(vector, wanted, doc_ids)
         if mode == "bm25":
             return [self.index.hit(n) for n in self.index.bm25_search(query, wanted, doc_ids)]
@@ -159,28 +185,49 @@ class Retriever:
         )
         return [self.index.hit(n) for n in fusion.retrieve(query)]
 
-    def _favour_recent(self, candidates: list[Hit]) -> list[Hit]:
-        """Fuse the relevance order with a newest-first order of the same candidates
-        (reciprocal rank fusion; on a tie the newer article comes first)."""
+    def _favour_recent(self, candidates: list[Hit], reranked: bool) -> list[Hit]:
+        """Let newer articles move up among the candidates without overruling relevance.
+
+        After the rerank, the newest article gains ``recency_boost`` logits, the oldest (and
+        undated ones) none, those between in proportion to their date; without it, a
+        newest-first order of the candidates is fused with the relevance order (reciprocal
+        rank fusion)."""
+        if len(candidates) < 2:
+            return candidates
         days = [parse_date(self.index.article(h.passage.doc_id).date) or date.min for h in candidates]
         by_date = sorted(range(len(candidates)), key=lambda i: days[i], reverse=True)
-        date_rank = {i: rank for rank, i in enumerate(by_date)}
+        boost = self.config.recency_boost
+        if reranked:
+            dated = [d.toordinal() for d in days if d != date.min]
+            first, span = (min(dated), max(dated) - min(dated)) if dated else (0, 0)
 
-        def fused(i: int) -> tuple[float, int]:
-            return (-(1 / (RRF_K + i) + 1 / (RRF_K + date_rank[i])), -days[i].toordinal())
+            def newness(day: date) -> float:
+                return 0.0 if day == date.min or span == 0 else (day.toordinal() - first) / span
 
-        return [candidates[i] for i in sorted(range(len(candidates)), key=fused)]
+            score = {i: candidates[i].score + boost * newness(days[i]) for i in range(len(candidates))}
+        else:
+            date_rank = {i: rank for rank, i in enumerate(by_date)}
+            score = {i: 1 / (RRF_K + i) + 1 / (RRF_K + date_rank[i]) for i in range(len(candidates))}
+        order = sorted(range(len(candidates)), key=lambda i: (-score[i], -days[i].toordinal()))
+        return [Hit(candidates[i].passage, score[i]) if reranked else candidates[i] for i in order]
 
     def _rerank(self, query: str, candidates: list[Hit]) -> list[Hit]:
         """Order the first ``rerank_candidates`` by the cross-encoder's score of (question,
-        title + passage, cut to ``rerank_max_tokens``); the rest follow in fused order."""
+        title + the passage's window of sentences that shares most words with the question,
+        about ``rerank_max_tokens`` long); the rest follow in fused order."""
         head, tail = candidates[: self.config.rerank_candidates], candidates[self.config.rerank_candidates :]
-        keys = [(query, f"{h.passage.passage_id}@{self.config.rerank_max_tokens}") for h in head]
+        variant = f"{self.config.rerank_max_tokens}{'f' if self.config.rerank_focus else ''}"
+        keys = [(query, f"{h.passage.passage_id}@{variant}") for h in head]
         with self._scores_lock:
             known = {k: self._scores[k] for k in keys if k in self._scores}
         missing = [i for i, k in enumerate(keys) if k not in known]
         if missing:
-            texts = [f"{self.index.article(head[i].passage.doc_id).title}. {head[i].passage.text}" for i in missing]
+            words = max(16, int((self.config.rerank_max_tokens - 32) / 1.4))  # room for question and title
+            focus = content_stems(query) if self.config.rerank_focus else None
+            texts = [
+                f"{self.index.article(head[i].passage.doc_id).title}. {window(head[i].passage, focus, words)}"
+                for i in missing
+            ]
             fresh = self._get_cross_encoder().score(query, texts, max_length=self.config.rerank_max_tokens)
             with self._scores_lock:
                 for i, score in zip(missing, fresh.tolist(), strict=True):

@@ -92,7 +92,15 @@ def test_date_and_source_filters_exclude_what_they_should(built: dict[str, Assis
 
 def test_questions_about_the_latest_news_prefer_newer_articles(built: dict[str, Assistant]) -> None:
     assert asks_for_recent("What is the latest on the harbour?") and not asks_for_recent("Who won the match?")
-    assert ids(built["fused"], "What is the latest news about the harbour dock workers?", 1) == ["harbour-new"]
+    question = "What is the latest news about the harbour dock workers?"
+    assert ids(built["fused"], question, 1) == ["harbour-new"]
+    assert ids(built["hybrid"], question, 1) == ["harbour-new"]
+    # The boost moves newer articles up among comparable ones; switched off, relevance alone decides.
+    plain = Assistant(built["hybrid"].index, Config(recency_boost=0.0), built["hybrid"].models)
+    boosted = {h.passage.doc_id: h.score for h in built["hybrid"].search(question, 7)}
+    unboosted = {h.passage.doc_id: h.score for h in plain.search(question, 7)}
+    assert boosted["harbour-new"] == pytest.approx(unboosted["harbour-new"] + 1.0, abs=1e-3)
+    assert boosted["harbour-old"] < unboosted["harbour-old"] + 1.0
 
 
 def test_unknown_retrieval_mode_is_refused(built: dict[str, Assistant], models: Models) -> None:

@@ -1,0 +1,27 @@
+"""Small text helpers shared by retrieval and reading: function words and crude stems."""
+
+from __future__ import annotations
+
+import re
+
+_WORDS = re.compile(r"[A-Za-z0-9]+")
+
+# Words that carry no topic (and that are capitalised only because they start a question).
+FUNCTION_WORDS = frozenset(
+    """what who whom whose where when why how which whether did does do is are was were be been can could should
+    would will shall may might must has have had and but so or nor yet the a an in on at of for to from by with
+    about above across after against along amid among amongst apart around as aside at before behind below
+    beneath beside besides between beyond despite down during except following given inside into like near
+    off onto out outside over past per regarding since than through throughout toward towards under unlike
+    until upon via within without although though while whereas because unless once if then there here now
+    today tell give name list describe explain identify define state provide mention according please
+    this that these those it its they them he she his her their i we you my our your other another some any
+    all each every both either neither many much more most less least few several such same only also just
+    even still not no yes one two three first second third last next new old after apart approximately
+    roughly originally initially finally eventually usually generally typically currently recently""".split()
+)
+
+
+def content_stems(text: str) -> set[str]:
+    """Return the crude stems (first five letters, lower case) of the content words of ``text``."""
+    return {w[:5] for w in (m.group().lower() for m in _WORDS.finditer(text)) if w not in FUNCTION_WORDS}
