@@ -58,24 +58,26 @@ def _sentence_spans(line: str, offset: int) -> Iterator[tuple[int, int]]:
 def make_passages(article: Article, max_words: int = 150, overlap_sentences: int = 1) -> list[Passage]:
     """Group consecutive sentences into passages of at most ``max_words`` words.
 
-    Consecutive passages share ``overlap_sentences`` sentences. A sentence longer than
-    ``max_words`` is a passage of its own.
+    Consecutive passages share up to ``overlap_sentences`` sentences: fewer where the
+    shared sentences and the next new one would not fit in ``max_words`` (so every passage
+    brings a sentence of its own). A sentence longer than ``max_words`` is a passage of its own.
     """
     sentences = split_sentences(article)
+    counts = [len(s.text.split()) for s in sentences]
     passages: list[Passage] = []
     i = 0
     while i < len(sentences):
         j, words = i, 0
-        while j < len(sentences):
-            n = len(sentences[j].text.split())
-            if j > i and words + n > max_words:
-                break
-            words += n
+        while j < len(sentences) and (j == i or words + counts[j] <= max_words):
+            words += counts[j]
             j += 1
         group = tuple(sentences[i:j])
         start, end = group[0].start, group[-1].end
         passages.append(Passage(article.doc_id, len(passages), start, end, article.text[start:end], group))
         if j >= len(sentences):
             break
-        i = max(j - overlap_sentences, i + 1)
+        shared = min(overlap_sentences, j - i - 1)
+        while shared and sum(counts[j - shared : j + 1]) > max_words:
+            shared -= 1
+        i = j - shared
     return passages
