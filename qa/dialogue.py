@@ -32,7 +32,7 @@ _PERSON_PRONOUN = re.compile(r"\b(?P<word>he|she|him|his|her)\b", re.IGNORECASE)
 _GENDERED = re.compile(r"\b(?:(?P<he>he|him|his|himself|mr)|(?P<she>she|her|hers|herself|mrs|ms))\b", re.IGNORECASE)
 _OTHER_ANAPHOR = re.compile(
     r"\b(?:it|its|they|them|their|there|this|these|those|else|the same)\b"
-    r"|\bthat\b(?!\s+(?:[A-Z]|the\b|a\b|an\b|he\b|she\b|they\b|it\b|we\b|i\b|you\b))",
+    r"|\bthat\b(?!\s+(?:(?-i:[A-Z])|the\b|a\b|an\b|he\b|she\b|they\b|it\b|we\b|i\b|you\b))",
     re.IGNORECASE,
 )
 _STATEMENT = re.compile(

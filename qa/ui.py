@@ -21,7 +21,7 @@ import gradio as gr
 from qa.articles import SUPPORTED_SUFFIXES
 from qa.assistant import Assistant, Turn
 from qa.config import Config
-from qa.errors import QAError, UnknownArticleError
+from qa.errors import QAError
 from qa.types import Answer, Article, Citation
 
 log = logging.getLogger(__name__)
@@ -218,8 +218,9 @@ def _bot(text: str) -> dict[str, str]:
     return {"role": "assistant", "content": text}
 
 
-def _library_signature(assistant: Assistant) -> str:
-    return "|".join(sorted(a.doc_id for a in assistant.articles()))
+def library_signature(library: Sequence[tuple[Article, int]]) -> str:
+    """Return a string that changes whenever an article is added, changed or removed."""
+    return "|".join(sorted(f"{a.doc_id}:{a.title}:{n}" for a, n in library))
 
 
 class ChatPage:
@@ -284,9 +285,9 @@ class ChatPage:
             for a, n in self.assistant.library()
         ]
 
-    def refresh(self) -> tuple[Any, ...]:
+    def refresh(self, library: Sequence[tuple[Article, int]] | None = None) -> tuple[Any, ...]:
         """Return (library table, removal choices, source filter choices, heading, library signature)."""
-        library = self.assistant.library()
+        library = self.assistant.library() if library is None else library
         choices = [(f"{a.title} ({a.doc_id})", a.doc_id) for a, _ in library]
         sources = sorted({a.source for a, _ in library if a.source})
         return (
@@ -294,14 +295,15 @@ class ChatPage:
             gr.update(choices=choices, value=[]),
             gr.update(choices=sources),
             header_markdown(library),
-            "|".join(sorted(a.doc_id for a, _ in library)),
+            library_signature(library),
         )
 
     def refresh_if_changed(self, seen: str | None) -> tuple[Any, ...]:
         """Like ``refresh``, but change nothing when the library is as this page last saw it."""
-        if seen == _library_signature(self.assistant):
+        library = self.assistant.library()
+        if seen == library_signature(library):
             return (gr.skip(),) * 5
-        return self.refresh()
+        return self.refresh(library)
 
     def upload(self, files: Sequence[Any] | None) -> tuple[Any, ...]:
         """Add uploaded article files to the library; returns a status message, then ``refresh()``.
@@ -341,9 +343,7 @@ class ChatPage:
         titles = {d: self._title(d) for d in ids}
         try:
             removed = self.assistant.remove(ids)
-        except UnknownArticleError as exc:
-            return (f"✗ {escape_text(str(exc))}", *self.refresh())
-        except QAError as exc:
+        except QAError as exc:  # UnknownArticleError: removed meanwhile by another session
             return (f"✗ {escape_text(str(exc))}", *self.refresh())
         status = "\n".join(f"- ✓ Removed: {escape_text(titles[d])} (id {escape_text(d)})" for d in removed)
         return (status, *self.refresh())
