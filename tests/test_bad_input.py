@@ -306,7 +306,7 @@ def test_odd_but_valid_questions_get_answers_not_errors(assistant: Assistant) ->
 
 @pytest.mark.parametrize(
     ("question", "words"),
-    [("", "empty"), ("   ", "empty"), ("\x01\x02\x03", "empty"), ("Why? " * 20_000, "the limit is 2,000")],
+    [("\x01\x02 \x03", "empty"), ("Why? " * 20_000, "the limit is 2,000")],
 )
 def test_qa_ask_reports_bad_questions_without_a_traceback(question: str, words: str, seed_index_dir: Path) -> None:
     out = subprocess.run([QA, "ask", question, "--index", str(seed_index_dir)], capture_output=True, timeout=300)
