@@ -89,7 +89,7 @@ class LlamaIndexEmbedding(BaseEmbedding):
         return "QAEmbedding"
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_embedder().encode([query])[0].tolist()
+        return self._get_embedder().encode_queries([query])[0].tolist()
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
