@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -16,15 +17,19 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from qa.articles import FileProblem, load_articles
 from qa.config import Config
-from qa.dialogue import Resolution, resolve
-from qa.errors import InvalidQuestionError, NoArticlesError, UnknownArticleError
+from qa.dialogue import Resolution, points_back, resolve
+from qa.errors import InvalidQuestionError, ModelLoadError, NoArticlesError, UnknownArticleError
+from qa.generate import GenerativeReader
 from qa.index import Hit, IndexUpdate, PassageIndex, index_exists
+from qa.llm import LLM, load_llm
 from qa.locks import ReadWriteLock
 from qa.models import Models
 from qa.reader import SentenceReader, key_terms
 from qa.retrieve import Filters, Retrieval, Retriever, parse_date
 from qa.storage import WriteLock
 from qa.types import Answer, Article
+
+READERS = ("sentence", "llm")  # who writes answers: quoted sentences, or an LLM whose sentences are checked
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +126,11 @@ class Assistant:
         models: Models | None = None,
         problems: Sequence[FileProblem] = (),
         index_dir: str | Path | None = None,
+        llm: LLM | None = None,
     ) -> None:
         self.config = config or Config.from_env()
+        self._llm = llm  # else loaded from config.llm on first use (never when it is empty)
+        self._llm_lock = threading.Lock()
         self.index_dir = Path(index_dir) if index_dir is not None else None
         self.models = models or Models(self.config.embed_model, self.config.cross_encoder, self.config.embed_batch_size)
         self.index = index
@@ -235,6 +243,44 @@ class Assistant:
             return contextlib.nullcontext()
         return self.index.writing(self.index_dir)
 
+    # ---- the optional LLM ----------------------------------------------------------
+    @property
+    def llm(self) -> LLM | None:
+        """The configured LLM (``Config.llm``), loaded on first use; None when there is none."""
+        with self._llm_lock:
+            if self._llm is None and self.config.llm.strip():
+                self._llm = load_llm(self.config)
+            return self._llm
+
+    def uses_llm(self, reader: str | None = None) -> bool:
+        """True when answers to ``reader`` (None: the default) are written by the LLM.
+
+        The default is the LLM when one is configured, else the sentence reader. Raises for an
+        unknown reader, or for ``"llm"`` when no LLM is configured.
+        """
+        if reader is None:
+            return bool(self._llm is not None or self.config.llm.strip())
+        if reader not in READERS:
+            raise InvalidQuestionError(f"Unknown reader {reader!r}: use one of {', '.join(READERS)}.")
+        if reader == "llm" and not (self._llm is not None or self.config.llm.strip()):
+            raise ModelLoadError("No LLM is configured: pass --llm (or set QA_LLM), e.g. --llm gguf:/path/model.gguf.")
+        return reader == "llm"
+
+    def condense(self, resolution: Resolution, turns: Sequence[tuple[str, str]]) -> Resolution:
+        """Return ``resolution`` with its text rewritten by the LLM from earlier (question, answer) turns.
+
+        The rule-based reading is kept when the LLM's rewrite is unusable (see ``GenerativeReader.condense``).
+        """
+        llm = self.llm
+        if llm is None:
+            return resolution
+        rewritten = GenerativeReader(llm, None, self.config).condense(resolution.question, turns)
+        if not rewritten:
+            return resolution
+        own = set(key_terms(resolution.question))
+        borrowed = tuple(t for t in key_terms(rewritten) if t not in own)
+        return replace(resolution, text=rewritten, borrowed=borrowed)
+
     # ---- questions ---------------------------------------------------------------
     @_shared
     def ask(
@@ -247,6 +293,8 @@ class Assistant:
         context_terms: Sequence[str] = (),
         resolved: str | None = None,
         within: Collection[str] | None = None,
+        reader: str | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer:
         """Answer one question from the articles, with citations, or abstain.
 
@@ -255,7 +303,12 @@ class Assistant:
         the question as it is searched and scored (a conversation's reading of a follow-up)
         and ``context_terms`` (names from earlier turns) are added to it; the answer only
         needs to mention the names of ``question`` itself.
+
+        ``reader`` is ``"sentence"`` or ``"llm"`` (default: the LLM when one is configured). The
+        LLM's text streams to ``on_token`` as it is generated; the answer returned keeps only
+        its sentences supported by the evidence they cite (see ``qa.generate``).
         """
+        use_llm = self.uses_llm(reader)
         question = clean_question(question, self.config.max_question_chars)
         filters = make_filters(sources, since, until)
         if within is not None:
@@ -273,16 +326,32 @@ class Assistant:
         reading = SentenceReader(cross_encoder, self.config).read(
             resolved, retrieval.hits, self.index.article, required_terms=own_terms
         )
-        done = time.perf_counter()
-        return Answer(
+        read_done = time.perf_counter()
+        timings = {**retrieval.timings, "read": round(read_done - read_started, 4)}
+        answer = Answer(
             question=question,
             text=reading.text,
             citations=reading.citations,
             abstained=reading.abstained,
-            timings={**retrieval.timings, "read": round(done - read_started, 4), "total": round(done - started, 4)},
             resolved_question=resolved,
             evidence=reading.evidence,
         )
+        if use_llm and not reading.abstained:
+            generated = GenerativeReader(self.llm, cross_encoder, self.config).read(
+                resolved, reading, self.index.article, on_token
+            )
+            answer = replace(
+                answer,
+                text=generated.text,
+                citations=generated.citations,
+                reader=generated.reader,
+                draft=generated.draft,
+                dropped=generated.dropped,
+                unsupported=len(generated.dropped),
+            )
+            timings["generate"] = round(time.perf_counter() - read_done, 4)
+        timings["total"] = round(time.perf_counter() - started, 4)
+        return replace(answer, timings=timings)
 
     def search(
         self,
@@ -384,16 +453,22 @@ class Conversation:
         sources: Sequence[str] | None = None,
         since: str | date | None = None,
         until: str | date | None = None,
+        reader: str | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> Answer:
-        """Answer ``question`` in the context of the conversation (filters as in ``Assistant.ask``)."""
+        """Answer ``question`` in the context of the conversation (filters, ``reader`` and ``on_token`` as in
+        ``Assistant.ask``). When the LLM answers, it also rewrites follow-ups that point back."""
         resolution = self.resolve(question)
+        use_llm = self.assistant.uses_llm(reader)
+        if use_llm and self._turns and self.assistant.config.llm_condense and points_back(resolution.question):
+            turns = [(t.question, t.answer.text) for t in self._turns]
+            resolution = self.assistant.condense(resolution, turns)
+        options = {"sources": sources, "since": since, "until": until, "reader": reader, "on_token": on_token}
         answer = None
         if resolution.doc_ids:
-            answer = self.assistant.ask(
-                question, sources=sources, since=since, until=until, resolved=resolution.text, within=resolution.doc_ids
-            )
+            answer = self.assistant.ask(question, resolved=resolution.text, within=resolution.doc_ids, **options)
         if answer is None or answer.abstained:
-            answer = self.assistant.ask(question, sources=sources, since=since, until=until, resolved=resolution.text)
+            answer = self.assistant.ask(question, resolved=resolution.text, **options)
         self._turns.append(Turn(answer.question, answer))
         return answer
 

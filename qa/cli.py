@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from qa.assistant import Assistant
 from qa.config import Config
 from qa.errors import NoArticlesError, QAError
-from qa.types import Answer
+from qa.types import Answer, removed_note
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,22 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="only articles dated on or after this day")
     parser.add_argument("--until", metavar="YYYY-MM-DD", help="only articles dated on or before this day")
+
+
+def _llm(parser: argparse.ArgumentParser, stream: bool = False) -> None:
+    parser.add_argument(
+        "--llm",
+        metavar="SPEC",
+        help="answer with an LLM whose sentences are checked against their citations: gguf:/path/model.gguf, "
+        "openai:http://host:port/v1 (with --llm-model) or ollama:MODEL (default: none, quote sentences; $QA_LLM)",
+    )
+    parser.add_argument("--llm-model", metavar="NAME", help="model name for an OpenAI-compatible server")
+    if stream:
+        parser.add_argument(
+            "--stream",
+            action="store_true",
+            help="show the LLM draft on stderr as it is written, then the checked answer",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help="the question, in quotes")
     p.add_argument("--json", action="store_true", help="print the answer as JSON (citations as objects)")
     _filters(p)
+    _llm(p, stream=True)
     _common(p)
 
     p = sub.add_parser(
@@ -73,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Commands: /reset forgets the conversation, /quit (or Ctrl-D) leaves.",
     )
     _filters(p)
+    _llm(p, stream=True)
     _common(p)
 
     p = sub.add_parser(
@@ -88,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions drawn at random")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of that draw (default 0)")
     p.add_argument("--retrieval-only", action="store_true", help="measure retrieval only (no answers)")
+    _llm(p)
     _common(p)
 
     p = sub.add_parser("serve", help="serve the chat web UI", description="Serve the chat web UI (the same as app.py).")
@@ -100,17 +119,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="articles to build the index from when it is empty (default: seeds)",
     )
+    _llm(p)
     _common(p)
     return parser
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return Config.from_env(index_dir=args.index_dir, embed_model=args.embed_model, cross_encoder=args.cross_encoder)
+    return Config.from_env(
+        index_dir=args.index_dir,
+        embed_model=args.embed_model,
+        cross_encoder=args.cross_encoder,
+        llm=getattr(args, "llm", None),
+        llm_model=getattr(args, "llm_model", None),
+    )
+
+
+def _print_token(token: str) -> None:
+    sys.stderr.write(token)
+    sys.stderr.flush()
 
 
 def format_answer(answer: Answer) -> str:
     """Return the answer and its numbered sources as plain text for a terminal."""
     lines = [answer.text]
+    if answer.unsupported:
+        lines.append(f"({removed_note(answer.unsupported)})")
+    if answer.reader == "llm-fallback":
+        lines.append("(the LLM's answer was not supported by its sources: these are the quoted sentences)")
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.date) if x)
         lines.append(
@@ -177,9 +212,17 @@ def cmd_articles(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     config = _config(args)
-    answer = Assistant.load(config.index_dir, config).ask(
-        args.question, sources=args.sources, since=args.since, until=args.until
+    assistant = Assistant.load(config.index_dir, config)
+    streaming = args.stream and assistant.uses_llm()
+    answer = assistant.ask(
+        args.question,
+        sources=args.sources,
+        since=args.since,
+        until=args.until,
+        on_token=_print_token if streaming else None,
     )
+    if streaming and answer.draft:
+        print("\n--- checked against the sources:", file=sys.stderr)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -206,7 +249,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not question:
             continue
         try:
-            answer = conversation.ask(question, sources=args.sources, since=args.since, until=args.until)
+            streaming = args.stream and conversation.assistant.uses_llm()
+            answer = conversation.ask(
+                question,
+                sources=args.sources,
+                since=args.since,
+                until=args.until,
+                on_token=_print_token if streaming else None,
+            )
+            if streaming and answer.draft:
+                print("\n--- checked against the sources:", file=sys.stderr)
         except QAError as exc:
             print(f"error: {exc}")
             continue

@@ -40,6 +40,9 @@ class Config:
     rerank_max_tokens: int = 128
     # Rerank the window of each passage that shares most words with the question (else its start).
     rerank_focus: bool = True
+    # At most this many passages of one article among those reranked (0: no limit), so that
+    # the reranker sees more articles.
+    rerank_per_article: int = 0
     # Questions about the "latest"/"recent" news favour newer articles among the candidates:
     # the newest gains up to this many logits of rerank score (0 turns it off).
     recency_boost: float = 1.0
@@ -55,6 +58,24 @@ class Config:
     support_margin: float = 6.0
     max_file_bytes: int = 20_000_000
     max_question_chars: int = 2_000
+    # Generative answers (optional; see qa/llm.py): "" keeps the sentence reader and contacts no LLM;
+    # else gguf:/path/model.gguf, openai:http://host:port/v1 (with ``llm_model``) or ollama:MODEL.
+    llm: str = ""
+    llm_model: str = ""
+    ollama_host: str = "http://localhost:11434"
+    llm_max_tokens: int = 256
+    llm_temperature: float = 0.0
+    llm_context: int = 4096
+    llm_timeout: float = 120.0
+    # The best ``llm_evidence`` evidence sentences are numbered in the prompt.
+    llm_evidence: int = 8
+    # An answer sentence is supported when its numbers and names occur in the sentences it cites and
+    # either ``llm_min_overlap`` of its content words do, or the cross-encoder scores it against them
+    # at least ``llm_support_threshold`` (calibrated: benchmarks/generative.py --calibrate).
+    llm_min_overlap: float = 0.75
+    llm_support_threshold: float = 6.0
+    # Follow-up questions are rewritten by the LLM (when one answers) into questions that stand alone.
+    llm_condense: bool = True
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Config:

@@ -98,6 +98,13 @@ class Answer:
     the question and ``citations`` is empty. ``timings`` holds seconds per stage.
     ``resolved_question`` is what was searched (differs from ``question`` for follow-ups).
     ``evidence`` holds the best-scored sentences, best first, whether or not they were used.
+
+    ``reader`` says what wrote the text: ``"sentence"`` (quoted sentences), ``"llm"`` (a
+    generative answer whose sentences were each checked against the sentences they cite),
+    or ``"llm-fallback"`` (the LLM's answer had no supported sentence, so the sentences are
+    quoted instead). ``draft`` is the LLM's text before that check (its ``[n]`` number the
+    first ``evidence`` sentences); ``dropped`` are the draft's sentences removed as
+    unsupported, and ``unsupported`` how many they were.
     """
 
     question: str
@@ -107,6 +114,10 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     resolved_question: str = ""
     evidence: tuple[Evidence, ...] = ()
+    reader: str = "sentence"
+    draft: str = ""
+    dropped: tuple[str, ...] = ()
+    unsupported: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the answer as a JSON-serialisable dict (citations as objects)."""
@@ -118,11 +129,17 @@ class Answer:
             "abstained": self.abstained,
             "timings": dict(self.timings),
             "evidence": [e.to_dict() for e in self.evidence],
+            "reader": self.reader,
+            "draft": self.draft,
+            "dropped": list(self.dropped),
+            "unsupported": self.unsupported,
         }
 
     def to_markdown(self) -> str:
         """Return the answer with a numbered list of its sources, as Markdown."""
         lines = [self.text]
+        if self.unsupported:
+            lines += ["", f"({removed_note(self.unsupported)})"]
         if self.citations:
             lines.append("")
             lines.append("Sources:")
@@ -132,3 +149,9 @@ class Answer:
                 link = f" <{c.url}>" if c.url else ""
                 lines.append(f'[{c.number}] {where}{link}, chars {c.start}-{c.end}: "{c.quote}"')
         return "\n".join(lines)
+
+
+def removed_note(count: int) -> str:
+    """Return the note that says how many generated sentences were removed as unsupported."""
+    sentences = "sentence" if count == 1 else "sentences"
+    return f"{count} {sentences} of the generated answer removed: not supported by the sources they cited"

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import html
 import logging
+import queue
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,8 @@ from qa.articles import SUPPORTED_SUFFIXES
 from qa.assistant import Assistant, Turn
 from qa.config import Config
 from qa.errors import QAError
-from qa.types import Answer, Article, Citation
+from qa.llm import LLMSpec
+from qa.types import Answer, Article, Citation, removed_note
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ SEARCHING = "<em>Searching the articles…</em>"
 EARLIER_TURNS_SHOWN = 10  # earlier answers whose sources stay in the panel
 FAILED = "<em>Something went wrong while answering; the server log has the details.</em>"
 NO_SOURCES = "<p class='qa-meta'>The sources of each answer appear here.</p>"
+DRAFTING = "<em>Drafting (to be checked against the sources)…</em>\n\n"
+_MARKERS = re.compile(r"\[(\d+)\]")
 
 CSS = """
 .qa-source { border-left: 3px solid #999; padding: 2px 10px; margin: 8px 0; }
@@ -106,11 +112,60 @@ def answer_markdown(answer: Answer, turn: int, shown: int | None = None) -> str:
     """
     if answer.abstained or not answer.citations:
         return escape_text(answer.text)
+    if answer.reader == "llm":
+        return _generated_markdown(answer, turn)
     citations = answer.citations[:shown]
     text = " ".join(f"{escape_text(c.quote)} {marker(turn, c.number)}" for c in citations)
     if shown is None and answer.resolved_question and answer.resolved_question != answer.question:
         text += f"\n\n<small>Searched: {escape_text(answer.resolved_question)}</small>"
     return text
+
+
+def _generated_markdown(answer: Answer, turn: int) -> str:
+    """An LLM's checked answer: escaped text with linked markers, and how many sentences were removed."""
+    numbers = {c.number for c in answer.citations}
+    parts, cursor = [], 0
+    for match in _MARKERS.finditer(answer.text):
+        parts.append(escape_text(answer.text[cursor : match.start()]))
+        number = int(match.group(1))
+        parts.append(marker(turn, number) if number in numbers else escape_text(match.group()))
+        cursor = match.end()
+    parts.append(escape_text(answer.text[cursor:]))
+    text = "".join(parts)
+    if answer.unsupported:
+        text += f"\n\n<small>{escape_text(removed_note(answer.unsupported))}.</small>"
+    if answer.resolved_question and answer.resolved_question != answer.question:
+        text += f"\n\n<small>Searched: {escape_text(answer.resolved_question)}</small>"
+    return text
+
+
+def _streamed(ask: Callable[[Callable[[str], None]], Answer], every: float = 0.1) -> Iterator[str | Answer]:
+    """Run ``ask(on_token)`` in a thread; yield the text generated so far (at most every ``every`` s), then the answer.
+
+    An exception raised by ``ask`` is raised here.
+    """
+    pieces: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def work() -> None:
+        try:
+            pieces.put(("answer", ask(lambda token: pieces.put(("token", token)))))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            pieces.put(("error", exc))
+
+    threading.Thread(target=work, daemon=True, name="qa-answer").start()
+    draft, last = "", 0.0
+    while True:
+        kind, value = pieces.get()
+        if kind == "token":
+            draft += value
+            if time.monotonic() - last >= every:
+                last = time.monotonic()
+                yield draft
+        elif kind == "error":
+            raise value
+        else:
+            yield value
+            return
 
 
 def _context(text: str, start: int, end: int) -> tuple[int, int]:
@@ -238,18 +293,29 @@ class ChatPage:
         sources: list[str] | None = None,
         since: str | None = "",
         until: str | None = "",
+        reader: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Answer ``message`` in this session's conversation, streaming the answer sentence by sentence.
 
-        Yields (textbox, chat, turns, sources panel, Markdown export).
+        With the LLM as ``reader``, its draft streams as it is written, then the checked answer
+        replaces it. Yields (textbox, chat, turns, sources panel, Markdown export).
         """
         chat, turns = list(chat or []), tuple(turns or ())
         message = message or ""
         asked = [*chat, _user(message)] if message.strip() else chat
         yield "", [*asked, _bot(SEARCHING)], turns, NO_SOURCES, gr.skip()
         conversation = self.assistant.chat(turns)
+        options = {"sources": sources or None, "since": since or None, "until": until or None, "reader": reader or None}
         try:
-            answer = conversation.ask(message, sources=sources or None, since=since or None, until=until or None)
+            if self.assistant.uses_llm(reader or None):
+                answer = None
+                for item in _streamed(lambda on_token: conversation.ask(message, on_token=on_token, **options)):
+                    if isinstance(item, Answer):
+                        answer = item
+                    else:
+                        yield "", [*asked, _bot(DRAFTING + escape_text(item))], turns, NO_SOURCES, gr.skip()
+            else:
+                answer = conversation.ask(message, **options)
         except QAError as exc:
             yield "", [*asked, _bot(escape_text(str(exc)))], turns, NO_SOURCES, ""
             return
@@ -259,7 +325,7 @@ class ChatPage:
             return
         asked[-1] = _user(answer.question)
         answers, turn = [*(t.answer for t in turns), answer], len(turns) + 1
-        for shown in range(1, len(answer.citations)):
+        for shown in range(1, len(answer.citations) if answer.reader != "llm" else 0):
             partial = sources_html(answers, self.assistant.article, shown)
             yield "", [*asked, _bot(answer_markdown(answer, turn, shown))], turns, partial, gr.skip()
         panel = sources_html(answers, self.assistant.article)
@@ -384,6 +450,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         )
                         since_filter = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
                         until_filter = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
+                    reader_choice = _reader_setting(assistant)
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
                     sources = gr.HTML(NO_SOURCES, elem_id="qa-sources")
@@ -420,6 +487,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 status = gr.Markdown(elem_id="qa-library-status")
 
         chat_in = [question, chatbot, turns, source_filter, since_filter, until_filter]
+        if reader_choice is not None:
+            chat_in.append(reader_choice)
         chat_out = [question, chatbot, turns, sources, export]
         ask_btn.click(page.respond, chat_in, chat_out, api_name="chat")
         question.submit(page.respond, chat_in, chat_out, api_visibility="private")
@@ -437,6 +506,19 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         gr.api(page.ask_api, api_name="ask")
         gr.api(page.articles_api, api_name="articles")
     return app
+
+
+def _reader_setting(assistant: Assistant) -> gr.Radio | None:
+    """The "Answer with" setting: shown only when an LLM is configured (``--llm``)."""
+    if not assistant.uses_llm():
+        return None
+    name = LLMSpec.parse(assistant.config.llm, assistant.config.llm_model).name
+    return gr.Radio(
+        [("Quoted sentences", "sentence"), (f"LLM ({name}), every sentence checked against its sources", "llm")],
+        value="llm",
+        label="Answer with",
+        elem_id="qa-reader",
+    )
 
 
 def launch_options(config: Config) -> dict[str, Any]:
