@@ -83,3 +83,7 @@ class IndexChangedError(QAError):
             f"Load the index again, then repeat the change."
         )
         self.index_dir = index_dir
+
+
+class InvalidAuthError(QAError):
+    """Login credentials (``--auth``, ``--auth-file``, ``$QA_AUTH``) that cannot be used."""
