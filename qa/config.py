@@ -73,7 +73,7 @@ class Config:
     # either ``llm_min_overlap`` of its content words do, or the cross-encoder scores it against them
     # at least ``llm_support_threshold`` (calibrated: benchmarks/generative.py --calibrate).
     llm_min_overlap: float = 0.75
-    llm_support_threshold: float = 6.0
+    llm_support_threshold: float = 2.7
     # Follow-up questions are rewritten by the LLM (when one answers) into questions that stand alone.
     llm_condense: bool = True
 
