@@ -1,14 +1,18 @@
-"""Newsdesk QA chat UI: `python app.py [--host 127.0.0.1] [--port 7860] [--index index]`.
+"""Newsdesk QA chat UI: `python app.py [--host 127.0.0.1] [--port 7860] [--index index] [--auth-file FILE]`.
 
-On first start, when the index folder is empty, the index is built from `seeds/`.
+On first start, when the index folder is empty, the index is built from `seeds/`. It binds
+127.0.0.1 (this machine only) unless `--host` says otherwise; `--auth`, `--auth-file` or
+`$QA_AUTH` require a login.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
+from qa.auth import add_auth_arguments, read_credentials
 from qa.config import Config
 from qa.errors import QAError
 from qa.ui import serve
@@ -21,10 +25,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     parser.add_argument("--index", dest="index_dir", help="index folder (default: index, or $QA_INDEX_DIR)")
     parser.add_argument("--seeds", nargs="*", default=["seeds"], help="articles to build an empty index from")
+    add_auth_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        serve(Config.from_env(index_dir=args.index_dir), host=args.host, port=args.port, seed_paths=args.seeds)
+        auth = read_credentials(args.auth, args.auth_file, os.environ)
+        config = Config.from_env(index_dir=args.index_dir)
+        serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

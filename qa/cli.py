@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from qa.assistant import Assistant
+from qa.auth import add_auth_arguments, read_credentials
 from qa.config import Config
 from qa.errors import NoArticlesError, QAError
 from qa.types import Answer, removed_note
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="articles to build the index from when it is empty (default: seeds)",
     )
+    add_auth_arguments(p)
     _llm(p)
     _common(p)
     return parser
@@ -268,10 +271,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    auth = read_credentials(args.auth, args.auth_file, os.environ)  # a bad login fails before any model loads
     from qa.ui import serve
 
     config = _config(args)
-    serve(config, host=args.host, port=args.port, seed_paths=args.seeds)
+    serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth)
     return 0
 
 

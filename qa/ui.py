@@ -23,6 +23,7 @@ import gradio as gr
 
 from qa.articles import SUPPORTED_SUFFIXES
 from qa.assistant import Assistant, Turn
+from qa.auth import Credentials, exposure_warning
 from qa.config import Config
 from qa.errors import QAError
 from qa.llm import LLMSpec
@@ -526,11 +527,28 @@ def launch_options(config: Config) -> dict[str, Any]:
     return {"css": CSS, "head": HEAD, "max_file_size": config.max_file_bytes, "footer_links": ["api"]}
 
 
-def serve(config: Config, host: str = "127.0.0.1", port: int = 7860, seed_paths: Sequence[str] = ("seeds",)) -> None:
-    """Load (or build from ``seed_paths``) the index and serve the chat page until stopped."""
+def serve(
+    config: Config,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    seed_paths: Sequence[str] = ("seeds",),
+    auth: Credentials | None = None,
+) -> None:
+    """Load (or build from ``seed_paths``) the index and serve the chat page until stopped.
+
+    With ``auth`` (user, password) pairs, the page and its API require a login. Serving a
+    non-loopback ``host`` without one (or with one over plain HTTP) logs a warning first.
+    """
+    if warning := exposure_warning(host, auth):
+        log.warning(warning)
     assistant = Assistant.load_or_build(config.index_dir, seed_paths, config)
     app = build_app(assistant)
-    log.info("Serving on http://%s:%d", host, port)
+    log.info("Serving on http://%s:%d%s", host, port, f" (login required: {len(auth)} user(s))" if auth else "")
     app.queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, show_error=False, **launch_options(config)
+        server_name=host,
+        server_port=port,
+        show_error=False,
+        auth=auth or None,
+        auth_message="Newsdesk QA: log in with the user name and password you were given." if auth else None,
+        **launch_options(config),
     )
