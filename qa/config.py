@@ -40,9 +40,6 @@ class Config:
     rerank_max_tokens: int = 128
     # Rerank the window of each passage that shares most words with the question (else its start).
     rerank_focus: bool = True
-    # At most this many passages of one article among those reranked (0: no limit), so that
-    # the reranker sees more articles.
-    rerank_per_article: int = 0
     # Questions about the "latest"/"recent" news favour newer articles among the candidates:
     # the newest gains up to this many logits of rerank score (0 turns it off).
     recency_boost: float = 1.0
