@@ -238,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="questions per set (default: all of seed, 200 of SQuAD)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the question draw (default 0)")
     parser.add_argument("--calibrate", action="store_true", help="only calibrate the support threshold")
+    parser.add_argument("--max-tokens", type=int, default=100, help="new tokens per draft (default 100)")
+    parser.add_argument("--threads", type=int, default=1, help="threads of an in-process GGUF model (default 1)")
     parser.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS-generative.md"))
     parser.add_argument("--no-write", action="store_true", help="print only; leave the results file alone")
     args = parser.parse_args(argv)
@@ -253,7 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         (out / "generative" / "calibration.json").write_text(json.dumps(calibration, indent=2))
     if args.calibrate:
         return 0
-    config = base.with_changes(llm=args.llm or f"gguf:{smollm2_gguf()}", llm_model=args.llm_model)
+    config = base.with_changes(
+        llm=args.llm or f"gguf:{smollm2_gguf()}",
+        llm_model=args.llm_model,
+        llm_max_tokens=args.max_tokens,
+        llm_threads=args.threads,
+    )
     results = {}
     for name in args.sets:
         if not SETS[name][3] and not (data / SETS[name][0]).exists():
@@ -274,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = "python benchmarks/generative.py"
         command += f" --sets {' '.join(args.sets)}" if args.sets != list(SETS) else ""
         command += f" --limit {args.limit}" if args.limit else ""
+        command += f" --max-tokens {args.max_tokens}" if args.max_tokens != 100 else ""
         Path(args.results).write_text(results_markdown(results, config, command, calibration))
         print(f"Wrote {args.results}")
     return 0

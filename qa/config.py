@@ -64,6 +64,8 @@ class Config:
     llm_temperature: float = 0.0
     llm_context: int = 4096
     llm_timeout: float = 120.0
+    # Threads of an in-process GGUF model (0: half the cores, at most 4; fewer is faster on a busy machine).
+    llm_threads: int = 0
     # The best ``llm_evidence`` evidence sentences are numbered in the prompt.
     llm_evidence: int = 8
     # An answer sentence is supported when its numbers and names occur in the sentences it cites and

@@ -145,7 +145,7 @@ def _gguf(spec: LLMSpec, config: Config) -> Any:
             temperature=config.llm_temperature,
             max_new_tokens=config.llm_max_tokens,
             context_window=config.llm_context,
-            model_kwargs={"n_threads": max(1, min(4, os.cpu_count() or 1)), "seed": 0},
+            model_kwargs={"n_threads": config.llm_threads or max(1, min(4, (os.cpu_count() or 2) // 2)), "seed": 0},
             generate_kwargs={},
             messages_to_prompt=template.render,
             completion_to_prompt=lambda text: template.render([_user_message(text)]),
