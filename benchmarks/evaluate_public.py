@@ -131,8 +131,9 @@ def _fmt(key: str, value: float | None) -> str:
 def _configuration(config: Config) -> str:
     """One paragraph saying what pipeline produced the figures."""
     rerank = (
-        f"the best {config.rerank_candidates} reranked by the cross-encoder (passages cut to "
-        f"{config.rerank_max_tokens} word pieces)"
+        f"the best {config.rerank_candidates} reranked by the cross-encoder (each passage's "
+        + ("question-focused window" if config.rerank_focus else "start")
+        + f" of about {config.rerank_max_tokens} word pieces)"
         if config.rerank
         else "no rerank stage (its latency is n/a)"
     )
@@ -171,6 +172,10 @@ def results_markdown(reports: list[Report], command: str) -> str:
         _configuration(Config()),
         "",
         "Per-question rows: `benchmarks/out/<set>/report.json` (not committed).",
+        "",
+        "Other results: retrieval per stage `RESULTS-retrieval.md` (`benchmarks/retrieval.py`), load and "
+        "sessions `RESULTS-load.md` (`benchmarks/load.py`), generative answers `RESULTS-generative.md` "
+        "(`benchmarks/generative.py`), index integrity `benchmarks/index_integrity.py`.",
     ]
     return "\n".join(lines) + "\n"
 
