@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from qa.assistant import Assistant
 from qa.auth import add_auth_arguments, read_credentials
@@ -140,6 +140,21 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
+def _ask(ask: Callable[..., Answer], assistant: Assistant, args: argparse.Namespace, question: str) -> Answer:
+    """Ask with the command's filters; with --stream and an LLM, the draft goes to stderr as it is written."""
+    streaming = args.stream and assistant.uses_llm()
+    answer = ask(
+        question,
+        sources=args.sources,
+        since=args.since,
+        until=args.until,
+        on_token=_print_token if streaming else None,
+    )
+    if streaming and answer.draft:
+        print("\n--- checked against the sources:", file=sys.stderr)
+    return answer
+
+
 def _print_token(token: str) -> None:
     sys.stderr.write(token)
     sys.stderr.flush()
@@ -219,16 +234,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     config = _config(args)
     assistant = Assistant.load(config.index_dir, config)
-    streaming = args.stream and assistant.uses_llm()
-    answer = assistant.ask(
-        args.question,
-        sources=args.sources,
-        since=args.since,
-        until=args.until,
-        on_token=_print_token if streaming else None,
-    )
-    if streaming and answer.draft:
-        print("\n--- checked against the sources:", file=sys.stderr)
+    answer = _ask(assistant.ask, assistant, args, args.question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -255,16 +261,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not question:
             continue
         try:
-            streaming = args.stream and conversation.assistant.uses_llm()
-            answer = conversation.ask(
-                question,
-                sources=args.sources,
-                since=args.since,
-                until=args.until,
-                on_token=_print_token if streaming else None,
-            )
-            if streaming and answer.draft:
-                print("\n--- checked against the sources:", file=sys.stderr)
+            answer = _ask(conversation.ask, conversation.assistant, args, question)
         except QAError as exc:
             print(f"error: {exc}")
             continue

@@ -92,20 +92,19 @@ def window(passage: Passage, focus: set[str] | None, words: int) -> str:
     if len(passage.text.split()) <= words or not passage.sentences:
         return passage.text
     sentences = passage.sentences
-    stems = [content_stems(s.text) for s in sentences] if focus else [set() for _ in sentences]
     lengths = [len(s.text.split()) for s in sentences]
+    shared = [content_stems(s.text) & focus for s in sentences] if focus else [set() for _ in sentences]
+    starts = range(len(sentences)) if focus else range(1)  # without a focus: the passage's start
     best, best_span = -1, (0, 1)
-    for i in range(len(sentences)):
+    for i in starts:
         covered: set[str] = set()
         total, j = 0, i
         while j < len(sentences) and (j == i or total + lengths[j] <= words):
-            covered |= stems[j] & focus if focus else set()
+            covered |= shared[j]
             total += lengths[j]
             j += 1
         if len(covered) > best:
             best, best_span = len(covered), (i, j)
-        if not focus:
-            break
     i, j = best_span
     text = passage.text[sentences[i].start - passage.start : sentences[j - 1].end - passage.start]
     return " ".join(text.split()[:words])
