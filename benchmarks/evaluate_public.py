@@ -142,8 +142,8 @@ def _configuration(config: Config) -> str:
         + (" + BM25, reciprocal rank fusion" if config.retrieval == "hybrid" else "")
         + f", {config.candidates} candidates each), {rerank}; the sentences of the best {config.top_k} "
         f"passages (<= {config.chunk_words} words) scored by the cross-encoder ({config.cross_encoder}); "
-        f"abstain below logit {config.abstain_threshold} or when a name in the question is absent from the "
-        "evidence. EM/F1 are n/a: the reader answers with whole sentences, not short spans."
+        "abstain when the calibrated probability that the evidence answers (qa/abstain.py) is below the "
+        f"strictness ({'shipped default' if config.strictness is None else config.strictness}). EM/F1 are n/a: the reader answers with whole sentences, not short spans."
     )
 
 

@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from qa.abstain import AbstentionModel
 from qa.articles import FileProblem, load_articles
 from qa.config import Config
 from qa.dialogue import Resolution, points_back, resolve
@@ -136,6 +137,7 @@ class Assistant:
         self.index = index
         self.problems = tuple(problems)
         self._retriever = Retriever(index, self.config, self.models.embedder, self.models.cross_encoder)
+        self.abstention = AbstentionModel.load(self.config.abstention_model or None)
         self._lock = ReadWriteLock()
 
     # ---- construction ------------------------------------------------------------
@@ -295,6 +297,7 @@ class Assistant:
         within: Collection[str] | None = None,
         reader: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        strictness: float | None = None,
     ) -> Answer:
         """Answer one question from the articles, with citations, or abstain.
 
@@ -307,6 +310,10 @@ class Assistant:
         ``reader`` is ``"sentence"`` or ``"llm"`` (default: the LLM when one is configured). The
         LLM's text streams to ``on_token`` as it is generated; the answer returned keeps only
         its sentences supported by the evidence they cite (see ``qa.generate``).
+
+        ``strictness`` (0 to 1; default ``config.strictness``, else the shipped operating point)
+        is the estimated probability that the evidence answers below which the assistant
+        abstains (see ``qa.abstain``): higher abstains more often.
         """
         use_llm = self.uses_llm(reader)
         question = clean_question(question, self.config.max_question_chars)
@@ -323,7 +330,8 @@ class Assistant:
             resolved = f"{resolved} ({' '.join(context_terms)})"
         retrieval = self._retriever.retrieve(resolved, filters=filters)
         read_started = time.perf_counter()
-        reading = SentenceReader(cross_encoder, self.config).read(
+        config = self.config if strictness is None else self.config.with_changes(strictness=strictness)
+        reading = SentenceReader(cross_encoder, config, self.abstention).read(
             resolved, retrieval.hits, self.index.article, required_terms=own_terms
         )
         read_done = time.perf_counter()
@@ -335,6 +343,8 @@ class Assistant:
             abstained=reading.abstained,
             resolved_question=resolved,
             evidence=reading.evidence,
+            confidence=reading.confidence,
+            missing=reading.missing_terms,
         )
         if use_llm and not reading.abstained:
             generated = GenerativeReader(self.llm, cross_encoder, self.config).read(
@@ -455,15 +465,23 @@ class Conversation:
         until: str | date | None = None,
         reader: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        strictness: float | None = None,
     ) -> Answer:
-        """Answer ``question`` in the context of the conversation (filters, ``reader`` and ``on_token`` as in
-        ``Assistant.ask``). When the LLM answers, it also rewrites follow-ups that point back."""
+        """Answer ``question`` in the context of the conversation (filters, ``reader``, ``on_token`` and
+        ``strictness`` as in ``Assistant.ask``). When the LLM answers, it also rewrites follow-ups that point back."""
         resolution = self.resolve(question)
         use_llm = self.assistant.uses_llm(reader)
         if use_llm and self._turns and self.assistant.config.llm_condense and points_back(resolution.question):
             turns = [(t.question, t.answer.text) for t in self._turns]
             resolution = self.assistant.condense(resolution, turns)
-        options = {"sources": sources, "since": since, "until": until, "reader": reader, "on_token": on_token}
+        options = {
+            "sources": sources,
+            "since": since,
+            "until": until,
+            "reader": reader,
+            "on_token": on_token,
+            "strictness": strictness,
+        }
         answer = None
         if resolution.doc_ids:
             answer = self.assistant.ask(question, resolved=resolution.text, within=resolution.doc_ids, **options)

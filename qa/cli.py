@@ -40,6 +40,26 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="YYYY-MM-DD", help="only articles dated on or before this day")
 
 
+def _probability(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number from 0 to 1")
+    return value
+
+
+def _strictness(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strictness",
+        type=_probability,
+        metavar="P",
+        help="abstain unless the estimated probability that the articles answer is at least P, 0 to 1 "
+        "(higher abstains more; default: the calibrated operating point; $QA_STRICTNESS)",
+    )
+
+
 def _llm(parser: argparse.ArgumentParser, stream: bool = False) -> None:
     parser.add_argument(
         "--llm",
@@ -85,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help="the question, in quotes")
     p.add_argument("--json", action="store_true", help="print the answer as JSON (citations as objects)")
     _filters(p)
+    _strictness(p)
     _llm(p, stream=True)
     _common(p)
 
@@ -95,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Commands: /reset forgets the conversation, /quit (or Ctrl-D) leaves.",
     )
     _filters(p)
+    _strictness(p)
     _llm(p, stream=True)
     _common(p)
 
@@ -111,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions drawn at random")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of that draw (default 0)")
     p.add_argument("--retrieval-only", action="store_true", help="measure retrieval only (no answers)")
+    _strictness(p)
     _llm(p)
     _common(p)
 
@@ -125,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="articles to build the index from when it is empty (default: seeds)",
     )
     add_auth_arguments(p)
+    _strictness(p)
     _llm(p)
     _common(p)
     return parser
@@ -137,6 +161,7 @@ def _config(args: argparse.Namespace) -> Config:
         cross_encoder=args.cross_encoder,
         llm=getattr(args, "llm", None),
         llm_model=getattr(args, "llm_model", None),
+        strictness=getattr(args, "strictness", None),
     )
 
 

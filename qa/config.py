@@ -49,8 +49,12 @@ class Config:
     top_k: int = 6
     read_max_sentences: int = 64
     max_answer_sentences: int = 3
-    # Cross-encoder logits: below ``abstain_threshold`` the best sentence does not answer.
-    abstain_threshold: float = 1.0
+    # Abstention (qa/abstain.py): answer only when the estimated probability that the evidence
+    # answers reaches ``strictness`` (0 answers whenever there is evidence, 1 always abstains;
+    # None: the operating point shipped with the parameter file). ``abstention_model``: another
+    # parameter file (benchmarks/abstention.py fit writes one).
+    strictness: float | None = None
+    abstention_model: str = ""
     # Further sentences must score at least this, and within ``support_margin`` of the best.
     support_threshold: float = 0.0
     support_margin: float = 6.0
@@ -86,7 +90,9 @@ class Config:
             if raw is None:
                 continue
             kind = type(getattr(cls(), f.name))
-            if kind is bool:
+            if kind is type(None):  # optional numbers: empty means the default
+                values[f.name] = float(raw) if raw.strip() else None
+            elif kind is bool:
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             else:
                 values[f.name] = kind(raw)

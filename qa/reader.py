@@ -2,9 +2,10 @@
 
 Every sentence of the retrieved passages is scored against the question with the
 cross-encoder; the best few (relevant, not redundant) are the answer, each followed by
-its citation marker. The reader abstains when the best sentence scores below the
-threshold or when a name the question asks about (a capitalised word or an acronym)
-occurs nowhere in the evidence: quoting what China said is no answer about Russia.
+its citation marker. Whether to answer at all is ``qa.abstain``'s call: the estimated
+probability that the evidence answers must reach the strictness. An abstention says what is
+missing ("None of the articles mention Russia": quoting what China said is no answer about
+Russia) and offers the nearest information the articles do hold, cited, as such.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from qa.abstain import AbstentionModel, Retrieved, Scored, key_terms, signals, term_found
 from qa.config import Config
 from qa.index import Hit
 from qa.models import CrossEncoder
-from qa.text import FUNCTION_WORDS, content_stems
+from qa.text import content_stems
 from qa.types import Article, Citation, Evidence, Sentence
 
-NO_ANSWER = "The articles do not answer this question."
+__all__ = ["NO_ANSWER", "Reading", "SentenceReader", "key_terms", "term_found"]
 
-_WORD = re.compile(r"[A-Za-z0-9][\w'’.-]*")
+NO_ANSWER = "The articles do not answer this question."
+NEAREST = "Nearest information in the articles (not an answer):"
+
 _TOKEN = re.compile(r"\w+")
 
 
@@ -35,38 +39,7 @@ class Reading:
     best_score: float
     missing_terms: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = ()
-
-
-def key_terms(question: str) -> list[str]:
-    """Return the names and acronyms in a question that the evidence must mention."""
-    terms: list[str] = []
-    for match in _WORD.finditer(question):
-        word = re.sub(r"(['’]s|['’])$", "", match.group().rstrip(".-"))
-        bare = word.replace(".", "")
-        if len(bare) < 2 or not bare[0].isupper():
-            continue
-        possessive = word != match.group().rstrip(".-")
-        if bare.lower() in FUNCTION_WORDS and not bare.isupper() and not possessive:
-            continue
-        if bare not in terms:
-            terms.append(bare)
-    return terms
-
-
-def term_found(term: str, text: str) -> bool:
-    """Return True if ``term`` (allowing inflections, or as an acronym) occurs in ``text``.
-
-    "Russia" matches "Russian", "China" matches "Chinese" (a shared stem of at least four
-    letters); "US" matches "U.S." and "United States" (initials of capitalised words).
-    """
-    if term.isupper() and len(term) <= 6:
-        dotted = r"\.?".join(map(re.escape, term)) + r"\.?"
-        if re.search(rf"\b{dotted}(?!\w)", text):
-            return True
-        initials = r"\s+(?:of\s+|the\s+|and\s+)*".join(rf"{c}[a-z]+" for c in term)
-        return re.search(rf"\b{initials}\b", text) is not None
-    stem = term if len(term) <= 4 else term[: max(4, len(term) - 2)]
-    return re.search(rf"\b{re.escape(stem)}", text, flags=re.IGNORECASE) is not None
+    confidence: float | None = None  # estimated probability that the evidence answers
 
 
 def _tokens(text: str) -> set[str]:
@@ -84,13 +57,15 @@ def _redundant(candidate: Sentence, chosen: Sequence[Sentence], limit: float = 0
 
 
 class SentenceReader:
-    """Answers with the evidence sentences that best answer the question."""
+    """Answers with the evidence sentences that best answer the question, or abstains."""
 
     evidence_kept = 10
+    nearest_kept = 2
 
-    def __init__(self, cross_encoder: CrossEncoder, config: Config) -> None:
+    def __init__(self, cross_encoder: CrossEncoder, config: Config, abstention: AbstentionModel | None = None) -> None:
         self.cross_encoder = cross_encoder
         self.config = config
+        self.abstention = abstention or AbstentionModel.load(config.abstention_model or None)
 
     def read(
         self,
@@ -107,31 +82,61 @@ class SentenceReader:
         sentences = _unique_sentences(hits)
         sentences = _most_relevant(question, sentences, self.config.read_max_sentences)
         if not sentences:
-            return Reading(NO_ANSWER, (), True, float("-inf"))
-        evidence = "\n".join([h.passage.text for h in hits] + [article(h.passage.doc_id).title for h in hits])
-        terms = key_terms(question) if required_terms is None else required_terms
-        missing = tuple(t for t in terms if not term_found(t, evidence))
+            return Reading(NO_ANSWER, (), True, float("-inf"), confidence=0.0)
+        terms = key_terms(question) if required_terms is None else list(required_terms)
         scores = self.cross_encoder.score(question, [s.text for s in sentences])
         ranked = sorted(zip(scores.tolist(), sentences, strict=True), key=lambda pair: -pair[0])
         best = ranked[0][0]
         evidence = tuple(
             Evidence(s.doc_id, s.start, s.end, s.text, round(score, 4)) for score, s in ranked[: self.evidence_kept]
         )
-        if missing or best < self.config.abstain_threshold:
-            text = NO_ANSWER
-            if missing:
-                text += f" None of them mention {_join(missing)}."
-            return Reading(text, (), True, best, missing, evidence)
-        floor = max(self.config.support_threshold, best - self.config.support_margin)
+        retrieved = [
+            Retrieved(h.score, h.passage.text, article(h.passage.doc_id).title, h.passage.doc_id) for h in hits
+        ]
+        found = signals(
+            question, [Scored(score, s.text, s.doc_id) for score, s in ranked], retrieved, terms, self._rescore
+        )
+        evidence_text = "\n".join(r.text + "\n" + r.title for r in retrieved)
+        missing = tuple(t for t in terms if not term_found(t, evidence_text))
+        confidence = round(self.abstention.confidence(found, len(missing)), 4)
+        strictness = self.abstention.strictness if self.config.strictness is None else self.config.strictness
+        chosen = self._choose(ranked)
+        if confidence < strictness:
+            nearest = self._nearest(question, ranked, article)
+            text = NO_ANSWER + (f" None of the articles mention {_join(missing)}." if missing else "")
+            if nearest:
+                text += f"\n\n{NEAREST} " + " ".join(f"{c.quote} [{c.number}]" for c in nearest)
+            return Reading(text, nearest, True, best, missing, evidence, confidence)
+        citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(chosen, start=1))
+        text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
+        return Reading(text, citations, False, best, (), evidence, confidence)
+
+    def _rescore(self, question: str, sentence: str) -> float:
+        return float(self.cross_encoder.score(question, [sentence])[0])
+
+    def _choose(self, ranked: Sequence[tuple[float, Sentence]]) -> list[tuple[float, Sentence]]:
+        """The answer sentences: the best, and those close to it that are not redundant."""
+        floor = max(self.config.support_threshold, ranked[0][0] - self.config.support_margin)
         chosen: list[tuple[float, Sentence]] = []
         for score, sentence in ranked:
             if score < floor or len(chosen) >= self.config.max_answer_sentences:
                 break
             if not _redundant(sentence, [s for _, s in chosen]):
                 chosen.append((score, sentence))
-        citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(chosen, start=1))
-        text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
-        return Reading(text, citations, False, best, (), evidence)
+        return chosen
+
+    def _nearest(
+        self, question: str, ranked: Sequence[tuple[float, Sentence]], article: Callable[[str], Article]
+    ) -> tuple[Citation, ...]:
+        """The best sentences that share a content word with the question: what the articles do say."""
+        focus = content_stems(question)
+        picked: list[tuple[float, Sentence]] = []
+        for score, sentence in ranked[: self.evidence_kept]:
+            if len(picked) >= self.nearest_kept:
+                break
+            if content_stems(sentence.text) & focus and not _redundant(sentence, [s for _, s in picked]):
+                picked.append((score, sentence))
+        return tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(picked, start=1))
 
 
 def _unique_sentences(hits: Sequence[Hit]) -> list[Sentence]:

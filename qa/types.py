@@ -93,9 +93,12 @@ class Evidence:
 class Answer:
     """The assistant's reply to one question.
 
-    ``text`` contains the answer sentences, each followed by its citation marker ``[n]``;
-    when ``abstained`` is true it is a plain statement that the articles do not answer
-    the question and ``citations`` is empty. ``timings`` holds seconds per stage.
+    ``text`` contains the answer sentences, each followed by its citation marker ``[n]``.
+    When ``abstained`` is true it says that the articles do not answer the question, names
+    the question's terms that no article mentions (``missing``), and may go on with the
+    nearest information the articles do hold, clearly marked as not an answer: then
+    ``citations`` are those nearest sentences (else empty). ``confidence`` is the estimated
+    probability that the evidence answers (``qa.abstain``). ``timings`` holds seconds per stage.
     ``resolved_question`` is what was searched (differs from ``question`` for follow-ups).
     ``evidence`` holds the best-scored sentences, best first, whether or not they were used.
 
@@ -118,6 +121,8 @@ class Answer:
     draft: str = ""
     dropped: tuple[str, ...] = ()
     unsupported: int = 0
+    confidence: float | None = None
+    missing: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the answer as a JSON-serialisable dict (citations as objects)."""
@@ -133,6 +138,8 @@ class Answer:
             "draft": self.draft,
             "dropped": list(self.dropped),
             "unsupported": self.unsupported,
+            "confidence": self.confidence,
+            "missing": list(self.missing),
         }
 
     def to_markdown(self) -> str:

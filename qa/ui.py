@@ -27,6 +27,7 @@ from qa.auth import Credentials, exposure_warning
 from qa.config import Config
 from qa.errors import QAError
 from qa.llm import LLMSpec
+from qa.reader import NEAREST
 from qa.types import Answer, Article, Citation, removed_note
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,10 @@ def answer_markdown(answer: Answer, turn: int, shown: int | None = None) -> str:
     ``shown`` limits it to the first sentences (while an answer is being streamed); the
     full answer ends with what was searched when a follow-up was resolved.
     """
+    if answer.abstained and answer.citations:  # what the articles do say, set apart from an answer
+        said = answer.text.split("\n\n", 1)[0]
+        nearest = " ".join(f"{escape_text(c.quote)} {marker(turn, c.number)}" for c in answer.citations)
+        return f"{escape_text(said)}\n\n> *{escape_text(NEAREST)}* {nearest}"
     if answer.abstained or not answer.citations:
         return escape_text(answer.text)
     if answer.reader == "llm":
@@ -229,6 +234,8 @@ def sources_html(answers: Sequence[Answer], article: Callable[[str], Article], s
     panel = block(len(answers), latest.citations[:shown], True) or (
         "<p class='qa-meta'>No sources: the answer quotes no article.</p>"
     )
+    if latest.abstained and latest.citations:
+        panel = f"<p class='qa-meta'>{html.escape(NEAREST)}</p>" + panel
     earlier = []
     for turn in range(len(answers) - 1, max(0, len(answers) - 1 - EARLIER_TURNS_SHOWN), -1):
         answer = answers[turn - 1]
@@ -294,6 +301,7 @@ class ChatPage:
         sources: list[str] | None = None,
         since: str | None = "",
         until: str | None = "",
+        strictness: float | None = None,
         reader: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Answer ``message`` in this session's conversation, streaming the answer sentence by sentence.
@@ -306,7 +314,13 @@ class ChatPage:
         asked = [*chat, _user(message)] if message.strip() else chat
         yield "", [*asked, _bot(SEARCHING)], turns, NO_SOURCES, gr.skip()
         conversation = self.assistant.chat(turns)
-        options = {"sources": sources or None, "since": since or None, "until": until or None, "reader": reader or None}
+        options = {
+            "sources": sources or None,
+            "since": since or None,
+            "until": until or None,
+            "reader": reader or None,
+            "strictness": None if strictness is None else float(strictness),
+        }
         try:
             if self.assistant.uses_llm(reader or None):
                 answer = None
@@ -336,10 +350,23 @@ class ChatPage:
         """Forget this session's conversation."""
         return [], (), NO_SOURCES, ""
 
-    def ask_api(self, question: str, sources: list[str] | None = None, since: str = "", until: str = "") -> dict:
+    def ask_api(
+        self,
+        question: str,
+        sources: list[str] | None = None,
+        since: str = "",
+        until: str = "",
+        strictness: float | None = None,
+    ) -> dict:
         """Answer one question without a conversation; returns the Answer as a dict (or ``error``)."""
         try:
-            answer = self.assistant.ask(question, sources=sources or None, since=since or None, until=until or None)
+            answer = self.assistant.ask(
+                question,
+                sources=sources or None,
+                since=since or None,
+                until=until or None,
+                strictness=None if strictness is None else float(strictness),
+            )
         except QAError as exc:
             return {"error": str(exc)}
         return answer.to_dict()
@@ -451,6 +478,16 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         )
                         since_filter = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
                         until_filter = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
+                    strictness = gr.Slider(
+                        0.0,
+                        1.0,
+                        value=assistant.abstention.strictness
+                        if assistant.config.strictness is None
+                        else assistant.config.strictness,
+                        step=0.05,
+                        label="Strictness: answer only when the estimated chance that the articles answer is at least",
+                        elem_id="qa-strictness",
+                    )
                     reader_choice = _reader_setting(assistant)
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
@@ -487,7 +524,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         remove_btn = gr.Button("Remove", variant="stop", elem_id="qa-remove")
                 status = gr.Markdown(elem_id="qa-library-status")
 
-        chat_in = [question, chatbot, turns, source_filter, since_filter, until_filter]
+        chat_in = [question, chatbot, turns, source_filter, since_filter, until_filter, strictness]
         if reader_choice is not None:
             chat_in.append(reader_choice)
         chat_out = [question, chatbot, turns, sources, export]

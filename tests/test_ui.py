@@ -29,9 +29,7 @@ Critics said the vote [was rushed](javascript:window.pwned=3) and **unfair**.
 
 @pytest.fixture(scope="module")
 def server(seed_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_app(
-        seed_index_dir, tmp_path_factory.mktemp("ui"), {"QA_MAX_FILE_BYTES": str(UPLOAD_LIMIT)}
-    ) as url:
+    with running_app(seed_index_dir, tmp_path_factory.mktemp("ui"), {"QA_MAX_FILE_BYTES": str(UPLOAD_LIMIT)}) as url:
         yield url
 
 
@@ -49,6 +47,22 @@ def test_ask_endpoint_returns_cited_answer(server: str) -> None:
     assert filtered["abstained"] and filtered["citations"] == []  # the seed is dated 2021-08-16
     bad = client.predict(CHINA, [], "soon", "", api_name="/ask")
     assert "not a date" in bad["error"]
+
+
+def test_abstention_explains_itself_and_the_strictness_setting_moves_it(server: str) -> None:
+    client = Client(server, verbose=False)
+    russia = "What did Russia say about the Taliban?"
+    answer = client.predict(russia, api_name="/ask")
+    assert answer["abstained"] and answer["missing"] == ["Russia"] and "mention Russia" in answer["text"]
+    assert answer["citations"] and "Nearest information" in answer["text"]  # offered as such, not as an answer
+    assert not client.predict(russia, [], "", "", 0.0, api_name="/ask")["abstained"]
+    assert client.predict(CHINA, [], "", "", 1.0, api_name="/ask")["abstained"]
+    _, chat, sources, _ = client.predict(russia, [], [], "", "", api_name="/chat")
+    reply = text_of(chat[-1])
+    assert "None of the articles mention Russia" in reply and "Nearest information" in reply
+    assert "qa-cite" in reply and "Nearest information" in sources and "<mark>" in sources
+    _, chat, _, _ = client.predict(CHINA, [], [], "", "", 1.0, api_name="/chat")
+    assert "do not answer" in text_of(chat[-1])
 
 
 def test_chat_endpoint_streams_the_answer_with_linked_markers_sources_and_export(server: str) -> None:

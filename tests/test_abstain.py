@@ -1,0 +1,140 @@
+"""Calibrated abstention: signals, the shipped model, strictness, and abstentions that explain themselves."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa import Assistant, Config
+from qa.abstain import (
+    FEATURES,
+    AbstentionModel,
+    Retrieved,
+    Scored,
+    has_kind,
+    question_kind,
+    signals,
+    term_found,
+)
+from qa.models import Models
+from qa.reader import NEAREST, NO_ANSWER
+from qa.types import Article
+
+from .conftest import assert_citations_exact
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_QUESTIONS = ROOT / "tests" / "data" / "seed_questions.jsonl"
+
+
+def test_demonyms_and_inflections_match_but_other_countries_do_not() -> None:
+    assert term_found("Chinese", "China said on Monday") and term_found("China", "the Chinese embassy")
+    assert term_found("Pakistani", "Pakistan Prime Minister") and term_found("Russian", "Russia")
+    assert term_found("US", "the United States embassy") and term_found("US", "the U.S. embassy")
+    assert not term_found("Russia", "China and Pakistan said") and not term_found("Russia", "officials in Moscow")
+
+
+def test_question_kinds_and_whether_the_sentence_holds_one() -> None:
+    assert question_kind("When did the delegation visit?") == "time"
+    assert question_kind("How many people were killed?") == "number"
+    assert question_kind("Who is the foreign minister?") == "person"
+    assert question_kind("Where did the flight land?") == "place"
+    assert question_kind("What did China say?") == "other"
+    assert has_kind("time", "The delegation visited on July 28.", "When did it visit?")
+    assert not has_kind("time", "The delegation visited the capital.", "When did it visit?")
+    assert has_kind("number", "More than 1,000 people died.", "How many died?")
+    assert has_kind("person", "The minister, Wang Yi, spoke.", "Who is the minister?")
+    assert not has_kind("person", "The minister spoke at length.", "Who is the minister?")
+
+
+def test_signals_see_missing_names_numbers_and_words() -> None:
+    hits = [Retrieved(5.0, "China said on Monday it would deepen ties with Afghanistan.", "China Taliban", "d1")]
+    ranked = [Scored(4.0, hits[0].text, "d1"), Scored(1.0, "Other text.", "d1")]
+    russia = signals("What did Russia say in 2021 about Afghanistan?", ranked, hits, ["Russia"])
+    china = signals("Which ties would China deepen with Afghanistan?", ranked, hits, ["China"])
+    assert russia.missing_terms == 1.0 and russia.missing_numbers == 1.0
+    assert china.missing_terms == 0.0 and china.missing_numbers == 0.0 and china.sentence_coverage == 1.0
+    assert china.best == 4.0 and china.gap == 3.0 and china.same_article == 1.0
+    assert len(china.vector()) == len(FEATURES)
+
+
+def test_russia_is_not_answered_with_what_china_said(assistant: Assistant) -> None:
+    answer = assistant.ask("What did Russia say about the Taliban?")
+    assert answer.abstained and answer.missing == ("Russia",)
+    assert answer.text.startswith(NO_ANSWER) and "None of the articles mention Russia." in answer.text
+    # The nearest information is offered as such, cited exactly, and set apart from an answer.
+    assert NEAREST in answer.text and answer.citations
+    assert all("Taliban" in c.quote or "China" in c.quote for c in answer.citations)
+    assert_citations_exact(assistant, answer)
+    assert answer.confidence is not None and answer.confidence < assistant.abstention.strictness
+
+
+def test_a_near_miss_is_answered(models: Models, tmp_path: Path) -> None:
+    """The question says "Chinese", the only article "China": that is the same country."""
+    articles = [
+        Article(
+            "ties",
+            "Kabul ties",
+            "China said on Monday that it was willing to deepen its friendly and cooperative ties with "
+            "Afghanistan. Officials in Beijing spoke after the Taliban took Kabul.",
+        ),
+        Article("rain", "Weather", "Heavy rain flooded the coastal roads overnight, and schools stayed closed."),
+    ]
+    small = Assistant.build(articles, tmp_path / "index", Config(), models, show_progress=False)
+    answer = small.ask("What ties did the Chinese government say it would deepen with Afghanistan?")
+    assert not answer.abstained and "friendly and cooperative" in answer.text and answer.missing == ()
+    off = small.ask("What did the Brazilian government say about Afghanistan?")
+    assert off.abstained and "Brazilian" in off.text
+
+
+def test_strictness_moves_the_operating_point_monotonically(assistant: Assistant) -> None:
+    questions = [json.loads(line)["question"] for line in SEED_QUESTIONS.read_text().splitlines() if line.strip()]
+    shipped = assistant.abstention.strictness
+    levels = sorted({0.0, 0.25, 0.5, 0.75, 1.0, shipped})
+    answered = {s: {q for q in questions if not assistant.ask(q, strictness=s).abstained} for s in levels}
+    for lower, higher in zip(levels, levels[1:], strict=False):
+        assert answered[higher] <= answered[lower]  # a stricter setting never answers more
+    assert answered[0.0] == set(questions)  # every seed question has evidence to quote
+    assert answered[1.0] == set()
+    assert answered[0.0] != answered[shipped] != set()
+
+
+def test_strictness_from_config_and_the_cli(seed_index_dir: Path, models: Models) -> None:
+    lenient = Assistant.load(seed_index_dir, Config(strictness=0.0), models)
+    assert not lenient.ask("What did Russia say about the Taliban?").abstained
+    run = [sys.executable, "-m", "qa.cli", "ask", "What did China say about the Taliban?", "--index"]
+    strict = subprocess.run([*run, str(seed_index_dir), "--strictness", "1", "--json"], capture_output=True, text=True)
+    assert strict.returncode == 0, strict.stderr
+    assert json.loads(strict.stdout)["abstained"]
+    bad = subprocess.run([*run, str(seed_index_dir), "--strictness", "1.5"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a number from 0 to 1" in bad.stderr
+
+
+def test_the_shipped_parameters_load_offline_and_match_the_retraining_script(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the abstention model touched the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    shipped = AbstentionModel.load()
+    assert shipped.features == FEATURES and 0.0 < shipped.strictness < 1.0
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import abstention  # benchmarks/abstention.py: the retraining script
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    retrained = abstention.fit_from_csv()
+    assert retrained.to_dict() == shipped.to_dict()
+
+
+def test_a_parameter_file_for_other_signals_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    data = AbstentionModel.load().to_dict() | {"features": ["best"], "coef": [1.0], "mean": [0.0], "scale": [1.0]}
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="other signals"):
+        AbstentionModel.load(path)
