@@ -190,7 +190,7 @@ def _reaching(uri: str, connecting: bool = False) -> Iterator[None]:
 
 def _is_connection_error(exc: MilvusException) -> bool:
     text = f"{getattr(exc, 'message', '')} {exc}".lower()
-    return any(w in text for w in ("connect", "unavailable", "timeout", "timed out", "deadline", "fail to"))
+    return any(w in text for w in ("connect", "unavailable", "timeout", "timed out", "deadline"))
 
 
 def _detail(exc: MilvusException) -> str:

@@ -218,6 +218,15 @@ def test_an_unreachable_server_names_the_uri_and_how_to_start_one(
     assert not (tmp_path / "new" / "CURRENT").exists()
 
 
+def test_without_the_milvus_extra_the_error_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: Config, models: Models
+) -> None:
+    monkeypatch.setitem(sys.modules, "qa.milvus_store", None)  # as when its imports fail
+    settings = config.with_changes(store="milvus://127.0.0.1:19530")
+    with pytest.raises(StoreUnavailableError, match=r"pip install 'newsdesk-qa\[milvus\]'"):
+        Assistant.from_articles([SEEDS], tmp_path / "index", config=settings, models=models, show_progress=False)
+
+
 def test_store_values_are_parsed_or_refused() -> None:
     assert parse_store("faiss") == StoreSpec(StoreKind.FAISS)
     expected = StoreSpec(StoreKind.MILVUS, "milvus://db.example:19531", "newsdesk")
