@@ -48,6 +48,7 @@ class QAMilvusStore(MilvusVectorStore):
     """
 
     _known: Callable[[str], bool] | None = PrivateAttr(default=None)
+    _address: str = PrivateAttr(default="")  # milvus://host:port, for error messages
 
     def keep_only_known(self, known: Callable[[str], bool]) -> None:
         """Leave out of search results the passages for which ``known(passage_id)`` is false."""
@@ -66,7 +67,7 @@ class QAMilvusStore(MilvusVectorStore):
                 break
         if not query.similarity_top_k:
             return VectorStoreQueryResult(similarities=[], ids=[])
-        with _reaching(self.uri):
+        with _reaching(self._address):
             found = self.client.search(
                 collection_name=self.collection_name,
                 data=[query.query_embedding],
@@ -88,14 +89,14 @@ class QAMilvusStore(MilvusVectorStore):
         if filters is not None or node_ids is None:
             super().delete_nodes(node_ids, filters, **delete_kwargs)
             return
-        with _reaching(self.uri):
+        with _reaching(self._address):
             for start in range(0, len(node_ids), DELETE_BATCH):
                 expr = _in_expression(ID_FIELD, node_ids[start : start + DELETE_BATCH])
                 self.client.delete(collection_name=self.collection_name, filter=expr)
 
     def count(self) -> int:
         """Rows in the collection, once the server has applied every earlier write (Strong)."""
-        with _reaching(self.uri):
+        with _reaching(self._address):
             rows = self.client.query(
                 self.collection_name, filter="", output_fields=["count(*)"], consistency_level="Strong"
             )
@@ -155,7 +156,7 @@ def drop_collection(uri: str, collection: str) -> None:
 
 def _store(uri: str, collection: str, dimension: int) -> QAMilvusStore:
     with _reaching(uri):
-        return QAMilvusStore(
+        store = QAMilvusStore(
             uri=_http(uri),
             token=os.environ.get(TOKEN_ENV, ""),
             collection_name=collection,
@@ -167,6 +168,8 @@ def _store(uri: str, collection: str, dimension: int) -> QAMilvusStore:
             use_async_client=False,
             timeout=CONNECT_TIMEOUT_S,
         )
+    store._address = uri
+    return store
 
 
 def _connect(uri: str) -> MilvusClient:
@@ -184,7 +187,7 @@ def _reaching(uri: str, connecting: bool = False) -> Iterator[None]:
         yield
     except MilvusException as exc:
         if connecting or _is_connection_error(exc):
-            raise StoreUnavailableError(_public(uri), _detail(exc)) from exc
+            raise StoreUnavailableError(uri, _detail(exc)) from exc
         raise
 
 
@@ -201,10 +204,6 @@ def _http(uri: str) -> str:
     """``milvus://host:port`` as pymilvus's ``http://host:port``."""
     parts = urlsplit(uri if "://" in uri else f"milvus://{uri}")
     return f"http://{parts.netloc}"
-
-
-def _public(uri: str) -> str:
-    return uri if uri.startswith("milvus://") else f"milvus://{urlsplit(uri).netloc}"
 
 
 def _in_expression(field: str, values: Sequence[str]) -> str:

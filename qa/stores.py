@@ -164,12 +164,10 @@ def drop_replaced(previous: object, current: StoreSpec) -> None:
     old = recorded_spec(previous)
     if old is None or old.kind is not StoreKind.MILVUS or old.collection == current.collection:
         return
-    if current.kind is StoreKind.MILVUS:
-        old = replace(old, uri=current.uri)  # the server the index is reached at now
     try:
         drop_store(old)
         log.info("Dropped the Milvus collection %s of the replaced index", old.describe())
-    except Exception as exc:  # noqa: BLE001 - the new index is live; an unreachable old server is not an error
+    except Exception as exc:  # the new index is live: a server that cannot drop the old one is no error
         log.warning("Could not drop the Milvus collection %s of the replaced index: %s", old.describe(), exc)
 
 
