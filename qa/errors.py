@@ -87,3 +87,29 @@ class IndexChangedError(QAError):
 
 class InvalidAuthError(QAError):
     """Login credentials (``--auth``, ``--auth-file``, ``$QA_AUTH``) that cannot be used."""
+
+
+class InvalidStoreError(QAError):
+    """A ``--store`` / ``$QA_STORE`` value that names no vector store."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"--store {value!r} is not a vector store. Use `faiss` (the default: vectors in the index folder) "
+            f"or `milvus://HOST:PORT[/PREFIX]` (a Milvus server or cluster; PREFIX: letters, digits and _)."
+        )
+        self.value = value
+
+
+class StoreUnavailableError(QAError):
+    """The vector store of an index cannot be used: a Milvus server that is down, or a client not installed."""
+
+    START_SERVER = (
+        "Start one there: on one machine `milvus-server --data DIR --proxy-port PORT` (the `milvus` package "
+        "of the [milvus] extra), beyond one Milvus standalone or a Milvus cluster (README, 'Past one machine: "
+        "Milvus'); or point --store / $QA_STORE at a running one."
+    )
+    INSTALL = "Install the Milvus client: `pip install 'newsdesk-qa[milvus]'` (or `make setup`, which installs it)."
+
+    def __init__(self, uri: str, detail: str, how: str = START_SERVER) -> None:
+        super().__init__(f"Cannot use the Milvus server at {uri} ({detail}). {how}")
+        self.uri = uri

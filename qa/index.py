@@ -1,13 +1,18 @@
-"""The passage index: sentence-transformers vectors in FAISS through llama-index.
+"""The passage index: sentence-transformers vectors in FAISS or Milvus, through llama-index.
 
 Layout of an index folder: ``CURRENT`` names the live version, a sub-folder holding::
 
     manifest.json                 format version, model, dimension, chunking, article hashes,
-                                  and the SHA-256 of every other file of the version
+                                  the vector store (qa/stores.py), and the SHA-256 of every
+                                  other file of the version
     articles.jsonl                the articles (the text citations point into)
     default__vector_store.json    FAISS index (binary, written by faiss.write_index)
     id_map.json                   FAISS id <-> passage id (JSON)
     docstore.json, index_store.json, ...   llama-index's JSON docstore
+    bm25/                         the BM25 index
+
+With a Milvus store the two FAISS files are absent: the vectors live in the Milvus collection
+the manifest names, and everything else stays in the folder.
 
 Loading checks the checksums, reads these files and never embeds anything. A write holds
 ``write.lock`` (one writer at a time), creates a new version folder and then atomically
@@ -38,17 +43,15 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.retrievers import VectorIndexRetriever
 from llama_index.core.schema import (
-    BaseNode,
     NodeRelationship,
     NodeWithScore,
     QueryBundle,
     RelatedNodeInfo,
     TextNode,
 )
-from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
-from llama_index.vector_stores.faiss import FaissMapVectorStore
 from tqdm.auto import tqdm
 
+from qa import stores
 from qa.articles import FileProblem, content_hash
 from qa.bm25 import BM25Index
 from qa.chunking import make_passages
@@ -56,6 +59,7 @@ from qa.config import Config
 from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, ManifestMismatchError
 from qa.models import Embedder
 from qa.storage import WriteLock, file_checksums, fsync_dir, verify_checksums, write_atomically
+from qa.stores import FAISS_FILE, ID_MAP
 from qa.types import Article, Passage, Sentence
 
 log = logging.getLogger(__name__)
@@ -65,8 +69,6 @@ MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 CURRENT = "CURRENT"
 ARTICLES = "articles.jsonl"
-FAISS_FILE = "default__vector_store.json"
-ID_MAP = "id_map.json"
 CHECKSUMS = "files"  # manifest key: {file: SHA-256} of every other file of the version
 
 # Never let llama-index fall back to a remote LLM (setting it prints a notice: silence it).
@@ -127,50 +129,6 @@ def _manifest_settings(config: Config) -> dict[str, Any]:
     }
 
 
-class IdMapFaissStore(FaissMapVectorStore):
-    """llama-index's FAISS id-map store, adding in batches with ids that never collide.
-
-    The upstream ``add`` numbers new vectors by ``ntotal``, which after a deletion can
-    reuse the id of a vector still in the index; here new ids continue after the largest.
-    """
-
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
-        """Add nodes (with embeddings) to FAISS; returns their node ids."""
-        if not nodes:
-            return []
-        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
-        ids = np.arange(start, start + len(nodes), dtype=np.int64)
-        vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
-        self._faiss_index.add_with_ids(vectors, ids)
-        for faiss_id, node in zip(ids.tolist(), nodes, strict=True):
-            self._node_id_to_faiss_id_map[node.id_] = faiss_id
-            self._faiss_id_to_node_id_map[faiss_id] = node.id_
-        return [n.id_ for n in nodes]
-
-    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
-        if query.node_ids is None:
-            return super().query(query, **kwargs)
-        import faiss
-
-        ids = [self._node_id_to_faiss_id_map[n] for n in query.node_ids if n in self._node_id_to_faiss_id_map]
-        if not ids or not query.similarity_top_k:
-            return VectorStoreQueryResult(similarities=[], ids=[])
-        vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
-        dists, found = self._faiss_index.search(vector, min(query.similarity_top_k, len(ids)), params=params)
-        pairs = [
-            (float(d), self._faiss_id_to_node_id_map[int(i)]) for d, i in zip(dists[0], found[0], strict=True) if i >= 0
-        ]
-        return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
-
-
-def _faiss_store(dimension: int) -> IdMapFaissStore:
-    import faiss
-
-    return IdMapFaissStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
-
-
 class PassageIndex:
     """Articles, their passages and the vector index over the passages."""
 
@@ -188,6 +146,7 @@ class PassageIndex:
         self.version = version  # the version folder this index was read from or last written to
         self._lock = threading.RLock()  # searches never see a half-applied update
         self._bm25 = bm25 if bm25 is not None else self._build_bm25()
+        stores.keep_only_known(index.vector_store, index.index_struct.nodes_dict.__contains__)
 
     def _build_bm25(self) -> BM25Index:
         """BM25 over every passage, with its article's title and date."""
@@ -205,13 +164,17 @@ class PassageIndex:
         show_progress: bool = True,
     ) -> PassageIndex:
         """Chunk and embed ``articles`` into a new in-memory index."""
+        store = stores.spec_for_build(config.store)
+        vector_store = stores.new_store(store, embedder.dimension)  # an unreachable server fails before embedding
         nodes = _embedded_nodes(articles, config, embedder, show_progress)
-        storage = StorageContext.from_defaults(vector_store=_faiss_store(embedder.dimension))
+        storage = StorageContext.from_defaults(vector_store=vector_store)
         embed_model = LlamaIndexEmbedding(lambda: embedder, config.embed_model)
-        index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
+        # The docstore keeps every passage even when the vector store keeps text too (Milvus).
+        index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model, store_nodes_override=True)
         manifest = {
             "format_version": FORMAT_VERSION,
             **_manifest_settings(config),
+            stores.MANIFEST_KEY: store.to_manifest(),
             "dimension": embedder.dimension,
             "passages": len(nodes),
             "articles": {a.doc_id: content_hash(a.text) for a in articles},
@@ -255,7 +218,7 @@ class PassageIndex:
         return IndexUpdate(tuple(added), tuple(replaced), tuple(unchanged), tuple(duplicates), len(nodes))
 
     def remove(self, doc_ids: Sequence[str]) -> list[str]:
-        """Delete articles and their passages from FAISS, the docstore and the article store.
+        """Delete articles and their passages from the vector store, the docstore and the article store.
 
         Raises ``KeyError`` naming the ids that are not in the index (nothing is removed then).
         """
@@ -317,7 +280,9 @@ class PassageIndex:
             if not held.held or held.root != root:
                 raise ValueError(f"persist() needs the write lock of {root}, not of {held.root}")
             self._check_unchanged(root)
+            replaced = _recorded_store(root)
             version = self._write_version(root)
+        stores.drop_replaced(replaced, self.store)
         log.info("Saved index to %s (version %s)", root, version)
 
     def _write_version(self, root: Path) -> str:
@@ -378,11 +343,16 @@ class PassageIndex:
                 "detected; the next write (`qa index`, `qa remove`) adds them.",
                 index_dir,
             )
+        store = stores.spec_for_load(manifest.get(stores.MANIFEST_KEY), config.store, index_dir)
+        if store.kind is not stores.StoreKind.FAISS:
+            manifest[stores.MANIFEST_KEY] = store.to_manifest()  # the address it is reached at now
         try:
-            vector_store = _load_faiss_store(folder, int(manifest["dimension"]))
+            vector_store = stores.open_store(
+                store, folder, int(manifest["dimension"]), int(manifest["passages"]), index_dir
+            )
             storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(folder))
             embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
-            index = load_index_from_storage(storage, embed_model=embed_model)
+            index = load_index_from_storage(storage, embed_model=embed_model, store_nodes_override=True)
             articles: dict[str, Article] = {}
             with open(folder / ARTICLES, encoding="utf-8") as fh:
                 for line in fh:
@@ -402,6 +372,11 @@ class PassageIndex:
         return cls(articles, index, manifest, bm25, version)
 
     # ---- queries -----------------------------------------------------------------
+    @property
+    def store(self) -> stores.StoreSpec:
+        """Where the passage vectors live (as the manifest records it)."""
+        return stores.recorded_spec(self.manifest.get(stores.MANIFEST_KEY)) or stores.StoreSpec(stores.StoreKind.FAISS)
+
     @property
     def dimension(self) -> int:
         """Dimension of the stored vectors."""
@@ -434,9 +409,14 @@ class PassageIndex:
             return [self.hit(n) for n in retriever.retrieve(bundle)]
 
     def dense_retriever(self, top_k: int, doc_ids: Collection[str] | None = None) -> VectorIndexRetriever:
-        """A llama-index retriever over the FAISS vectors (embeds the query itself)."""
+        """A llama-index retriever over the passage vectors (embeds the query itself).
+
+        ``doc_ids`` restricts it to those articles' passages: FAISS searches their passage
+        ids, Milvus filters on the article ids.
+        """
         node_ids = None if doc_ids is None else self.node_ids(doc_ids)
-        return VectorIndexRetriever(self._index, similarity_top_k=top_k, node_ids=node_ids)
+        wanted = None if doc_ids is None else list(doc_ids)
+        return VectorIndexRetriever(self._index, similarity_top_k=top_k, node_ids=node_ids, doc_ids=wanted)
 
     def bm25_search(self, query: str, top_k: int, doc_ids: Collection[str] | None = None) -> list[NodeWithScore]:
         """BM25's best passages for ``query`` (as docstore nodes), optionally within ``doc_ids``."""
@@ -535,24 +515,6 @@ def _embed_with_progress(embedder: Embedder, texts: list[str], show_progress: bo
     return vectors
 
 
-def _load_faiss_store(folder: Path, dimension: int) -> IdMapFaissStore:
-    """Read the FAISS index (FAISS's own binary format) and its id map (JSON only).
-
-    Unlike llama-index's ``from_persist_dir``, an id map that is not JSON is an error
-    rather than something handed to ``ast.literal_eval``.
-    """
-    import faiss
-
-    faiss_index = faiss.read_index(str(folder / FAISS_FILE))
-    if faiss_index.d != dimension:
-        raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
-    id_map = json.loads((folder / ID_MAP).read_text(encoding="utf-8"))
-    store = IdMapFaissStore(faiss_index=faiss_index)
-    store._node_id_to_faiss_id_map = {str(k): int(v) for k, v in id_map["node_id_to_faiss_id_map"].items()}
-    store._faiss_id_to_node_id_map = {int(k): str(v) for k, v in id_map["faiss_id_to_node_id_map"].items()}
-    return store
-
-
 _FIRST_LAYOUT_FILES = (
     MANIFEST,
     ARTICLES,
@@ -576,6 +538,14 @@ def _remove_old_versions(root: Path, keep: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         elif entry.is_file() and re.fullmatch(rf"\.{CURRENT}\.tmp-\d+", entry.name):
             entry.unlink(missing_ok=True)
+
+
+def _recorded_store(root: Path) -> object:
+    """The store record of the live version in ``root`` (None when there is none or it is unreadable)."""
+    try:
+        return read_manifest(current_version(root)).get(stores.MANIFEST_KEY)
+    except (IndexNotFoundError, CorruptIndexError):
+        return None
 
 
 def _read_current(root: Path) -> str | None:

@@ -1,0 +1,278 @@
+"""Where the passage vectors live: FAISS files in the index folder, or a Milvus collection.
+
+``Config.store`` (``--store``, ``$QA_STORE``) names the store of a new index:
+
+- ``faiss`` (the default): an exact inner-product FAISS index, written into each version folder
+  of the index (``default__vector_store.json`` and ``id_map.json``).
+- ``milvus://HOST:PORT[/PREFIX]``: a collection on a Milvus server or cluster, through
+  llama-index's ``MilvusVectorStore`` (see ``qa/milvus_store.py``). Each build creates a
+  collection ``<PREFIX>_<build time>`` (``PREFIX`` defaults to ``newsdesk``); incremental
+  updates change that collection in place; the collection of an index replaced by a rebuild is
+  dropped once the new one is live. ``$QA_MILVUS_TOKEN`` (``user:password`` or an API key) is
+  sent to servers that require a login.
+
+Both keep L2-normalised vectors and search by inner product (cosine), exactly (a flat index),
+so they return the same passages. The manifest of each version records its store
+(``StoreSpec.to_manifest``); loading reads the vectors from there, and a Milvus ``--store`` given
+at load time only changes the address the collection is reached at.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+from llama_index.core.schema import BaseNode
+from llama_index.core.vector_stores.types import BasePydanticVectorStore, VectorStoreQuery, VectorStoreQueryResult
+from llama_index.vector_stores.faiss import FaissMapVectorStore
+
+from qa.errors import InvalidStoreError, ManifestMismatchError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+FAISS_FILE = "default__vector_store.json"
+ID_MAP = "id_map.json"
+MANIFEST_KEY = "store"  # manifest key: the StoreSpec of the version
+DEFAULT_MILVUS_PREFIX = "newsdesk"
+MILVUS_DEFAULT_PORT = 19530
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
+_COLLECTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+
+
+class StoreKind(str, enum.Enum):
+    """The vector stores an index can use."""
+
+    FAISS = "faiss"
+    MILVUS = "milvus"
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """A vector store: its kind and, for Milvus, the server (``milvus://host:port``) and collection.
+
+    ``collection`` is the collection prefix in a ``--store`` value and the full collection name
+    once an index is built.
+    """
+
+    kind: StoreKind
+    uri: str = ""
+    collection: str = ""
+
+    def to_manifest(self) -> dict[str, str]:
+        """The spec as recorded in a manifest (never a token)."""
+        if self.kind is StoreKind.FAISS:
+            return {"kind": self.kind.value}
+        return {"kind": self.kind.value, "uri": self.uri, "collection": self.collection}
+
+    def describe(self) -> str:
+        """``faiss``, or ``milvus://host:port/collection``."""
+        return self.kind.value if self.kind is StoreKind.FAISS else f"{self.uri}/{self.collection}"
+
+
+def parse_store(value: str) -> StoreSpec:
+    """Parse a ``--store`` value: ``faiss`` or ``milvus://HOST[:PORT][/PREFIX]``.
+
+    Raises ``InvalidStoreError`` saying what is accepted.
+    """
+    text = (value or "").strip()
+    if text.lower() in ("", StoreKind.FAISS.value):
+        return StoreSpec(StoreKind.FAISS)
+    parts = urlsplit(text)
+    if parts.scheme.lower() != StoreKind.MILVUS.value or not parts.hostname:
+        raise InvalidStoreError(text)
+    try:
+        port = parts.port or MILVUS_DEFAULT_PORT
+    except ValueError:
+        raise InvalidStoreError(text) from None
+    prefix = parts.path.strip("/") or DEFAULT_MILVUS_PREFIX
+    if parts.query or parts.fragment or parts.username or not _PREFIX.fullmatch(prefix):
+        raise InvalidStoreError(text)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return StoreSpec(StoreKind.MILVUS, f"milvus://{host}:{port}", prefix)
+
+
+def spec_for_build(store: str) -> StoreSpec:
+    """The store of a new index: for Milvus, a collection of its own named after the build time."""
+    spec = parse_store(store)
+    if spec.kind is StoreKind.MILVUS:
+        spec = replace(spec, collection=f"{spec.collection}_{time.time_ns()}")
+    return spec
+
+
+def recorded_spec(recorded: object) -> StoreSpec | None:
+    """The store a manifest records (FAISS when it records none, as before stores existed); None if unreadable."""
+    if recorded is None:
+        return StoreSpec(StoreKind.FAISS)
+    if not isinstance(recorded, Mapping) or recorded.get("kind") not in {k.value for k in StoreKind}:
+        return None
+    spec = StoreSpec(StoreKind(recorded["kind"]), str(recorded.get("uri", "")), str(recorded.get("collection", "")))
+    if spec.kind is StoreKind.FAISS:
+        return spec
+    return spec if spec.uri.startswith("milvus://") and _COLLECTION.fullmatch(spec.collection) else None
+
+
+def spec_for_load(recorded: object, store: str, index_dir: str) -> StoreSpec:
+    """The store of a persisted index: as its manifest records it (FAISS when it records none).
+
+    A Milvus ``store`` (from the configuration) gives the address to reach the recorded
+    collection at; a Milvus ``store`` for an index kept in FAISS raises ``ManifestMismatchError``
+    (moving an index to Milvus is a rebuild), and so does an unreadable record.
+    """
+    spec = recorded_spec(recorded)
+    if spec is None:
+        raise ManifestMismatchError(index_dir, {MANIFEST_KEY: (recorded, store)})
+    wanted = parse_store(store)
+    if wanted.kind is StoreKind.FAISS:
+        return spec
+    if spec.kind is not StoreKind.MILVUS:
+        raise ManifestMismatchError(index_dir, {MANIFEST_KEY: (spec.describe(), store)})
+    return replace(spec, uri=wanted.uri)
+
+
+def new_store(spec: StoreSpec, dimension: int) -> BasePydanticVectorStore:
+    """An empty vector store of ``dimension``-d vectors, as ``spec`` says."""
+    return _NEW[spec.kind](spec, dimension)
+
+
+def open_store(spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str) -> BasePydanticVectorStore:
+    """The vector store of a persisted version (``folder``) holding ``passages`` vectors."""
+    return _OPEN[spec.kind](spec, folder, dimension, passages, index_dir)
+
+
+def drop_store(spec: StoreSpec) -> None:
+    """Delete what a replaced index kept outside its folder (a Milvus collection); FAISS: nothing."""
+    if spec.kind is StoreKind.MILVUS:
+        _milvus(spec.uri).drop_collection(spec.uri, spec.collection)
+
+
+def drop_replaced(previous: object, current: StoreSpec) -> None:
+    """Drop the store that ``previous`` (a manifest's record) names when a new version stopped using it.
+
+    Failures are logged, not raised: the new version is already live.
+    """
+    old = recorded_spec(previous)
+    if old is None or old.kind is not StoreKind.MILVUS or old.collection == current.collection:
+        return
+    try:
+        drop_store(old)
+        log.info("Dropped the Milvus collection %s of the replaced index", old.describe())
+    except Exception as exc:  # the new index is live: a server that cannot drop the old one is no error
+        log.warning("Could not drop the Milvus collection %s of the replaced index: %s", old.describe(), exc)
+
+
+def keep_only_known(store: BasePydanticVectorStore, known: Callable[[str], bool]) -> None:
+    """Have a shared store leave out hits of passages this index does not hold.
+
+    Another process may have added passages to a Milvus collection since this index was read;
+    their ids are not in this index's docstore. FAISS lives in this process: nothing to do.
+    """
+    setter = getattr(store, "keep_only_known", None)
+    if setter is not None:
+        setter(known)
+
+
+# ---- FAISS -----------------------------------------------------------------------------
+
+
+class IdMapFaissStore(FaissMapVectorStore):
+    """llama-index's FAISS id-map store, adding in batches with ids that never collide.
+
+    The upstream ``add`` numbers new vectors by ``ntotal``, which after a deletion can
+    reuse the id of a vector still in the index; here new ids continue after the largest.
+    """
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        """Add nodes (with embeddings) to FAISS; returns their node ids."""
+        if not nodes:
+            return []
+        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
+        ids = np.arange(start, start + len(nodes), dtype=np.int64)
+        vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
+        self._faiss_index.add_with_ids(vectors, ids)
+        for faiss_id, node in zip(ids.tolist(), nodes, strict=True):
+            self._node_id_to_faiss_id_map[node.id_] = faiss_id
+            self._faiss_id_to_node_id_map[faiss_id] = node.id_
+        return [n.id_ for n in nodes]
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
+        if query.node_ids is None:
+            return super().query(query, **kwargs)
+        import faiss
+
+        ids = [self._node_id_to_faiss_id_map[n] for n in query.node_ids if n in self._node_id_to_faiss_id_map]
+        if not ids or not query.similarity_top_k:
+            return VectorStoreQueryResult(similarities=[], ids=[])
+        vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+        dists, found = self._faiss_index.search(vector, min(query.similarity_top_k, len(ids)), params=params)
+        pairs = [
+            (float(d), self._faiss_id_to_node_id_map[int(i)]) for d, i in zip(dists[0], found[0], strict=True) if i >= 0
+        ]
+        return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
+
+
+def _new_faiss(spec: StoreSpec, dimension: int) -> IdMapFaissStore:
+    import faiss
+
+    return IdMapFaissStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+
+
+def _open_faiss(spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str) -> IdMapFaissStore:
+    """Read the FAISS index (FAISS's own binary format) and its id map (JSON only).
+
+    Unlike llama-index's ``from_persist_dir``, an id map that is not JSON is an error
+    rather than something handed to ``ast.literal_eval``.
+    """
+    import faiss
+
+    faiss_index = faiss.read_index(str(folder / FAISS_FILE))
+    if faiss_index.d != dimension:
+        raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
+    id_map = json.loads((folder / ID_MAP).read_text(encoding="utf-8"))
+    store = IdMapFaissStore(faiss_index=faiss_index)
+    store._node_id_to_faiss_id_map = {str(k): int(v) for k, v in id_map["node_id_to_faiss_id_map"].items()}
+    store._faiss_id_to_node_id_map = {int(k): str(v) for k, v in id_map["faiss_id_to_node_id_map"].items()}
+    return store
+
+
+# ---- Milvus (the optional [milvus] extra) ------------------------------------------------
+
+
+def _milvus(uri: str) -> ModuleType:
+    """``qa.milvus_store``, or ``StoreUnavailableError`` saying how to install the [milvus] extra."""
+    try:
+        return importlib.import_module("qa.milvus_store")
+    except ImportError as exc:
+        raise StoreUnavailableError(uri, str(exc), StoreUnavailableError.INSTALL) from exc
+
+
+def _new_milvus(spec: StoreSpec, dimension: int) -> BasePydanticVectorStore:
+    return _milvus(spec.uri).create_collection(spec.uri, spec.collection, dimension)
+
+
+def _open_milvus(
+    spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str
+) -> BasePydanticVectorStore:
+    return _milvus(spec.uri).open_collection(spec.uri, spec.collection, dimension, passages, index_dir)
+
+
+_NEW: dict[StoreKind, Callable[[StoreSpec, int], BasePydanticVectorStore]] = {
+    StoreKind.FAISS: _new_faiss,
+    StoreKind.MILVUS: _new_milvus,
+}
+_OPEN: dict[StoreKind, Callable[[StoreSpec, Path, int, int, str], BasePydanticVectorStore]] = {
+    StoreKind.FAISS: _open_faiss,
+    StoreKind.MILVUS: _open_milvus,
+}
