@@ -143,7 +143,8 @@ def _configuration(config: Config) -> str:
         + f", {config.candidates} candidates each), {rerank}; the sentences of the best {config.top_k} "
         f"passages (<= {config.chunk_words} words) scored by the cross-encoder ({config.cross_encoder}); "
         "abstain when the calibrated probability that the evidence answers (qa/abstain.py) is below the "
-        f"strictness ({'shipped default' if config.strictness is None else config.strictness}). EM/F1 are n/a: the reader answers with whole sentences, not short spans."
+        f"strictness ({'shipped default' if config.strictness is None else config.strictness}). "
+        "EM/F1 are n/a: the reader answers with whole sentences, not short spans."
     )
 
 
