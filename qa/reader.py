@@ -100,14 +100,14 @@ class SentenceReader:
         missing = tuple(t for t in terms if not term_found(t, evidence_text))
         confidence = round(self.abstention.confidence(found, len(missing)), 4)
         strictness = self.abstention.strictness if self.config.strictness is None else self.config.strictness
-        chosen = self._choose(ranked)
         if confidence < strictness:
             nearest = self._nearest(question, ranked, article)
             text = NO_ANSWER + (f" None of the articles mention {_join(missing)}." if missing else "")
             if nearest:
                 text += f"\n\n{NEAREST} " + " ".join(f"{c.quote} [{c.number}]" for c in nearest)
             return Reading(text, nearest, True, best, missing, evidence, confidence)
-        citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(chosen, start=1))
+        chosen = enumerate(self._choose(ranked), start=1)
+        citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in chosen)
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
         return Reading(text, citations, False, best, (), evidence, confidence)
 
