@@ -3,9 +3,10 @@
 Layout of an index folder: ``CURRENT`` names the live version, a sub-folder holding::
 
     manifest.json                 format version, model, dimension, chunking, article hashes,
-                                  and the SHA-256 of every other file of the version
+                                  the vector index kind, and the SHA-256 of every other file
     articles.jsonl                the articles (the text citations point into)
-    default__vector_store.json    FAISS index (binary, written by faiss.write_index)
+    default__vector_store.json    FAISS index (binary, written by faiss.write_index): exact, or
+                                  IVF above ``Config.ann_threshold`` vectors (qa/faiss_index.py)
     id_map.json                   FAISS id <-> passage id (JSON)
     docstore.json, index_store.json, ...   llama-index's JSON docstore
 
@@ -46,7 +47,7 @@ from llama_index.core.schema import (
     TextNode,
 )
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
-from llama_index.vector_stores.faiss import FaissMapVectorStore
+from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
 from tqdm.auto import tqdm
 
 from qa.articles import FileProblem, content_hash
@@ -54,6 +55,7 @@ from qa.bm25 import BM25Index
 from qa.chunking import make_passages
 from qa.config import Config
 from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, ManifestMismatchError
+from qa.faiss_index import IndexKind, describe, kind_for, make_index, needs_rebuild, rebuilt, search_parameters
 from qa.models import Embedder
 from qa.storage import WriteLock, file_checksums, fsync_dir, verify_checksums, write_atomically
 from qa.types import Article, Passage, Sentence
@@ -128,11 +130,28 @@ def _manifest_settings(config: Config) -> dict[str, Any]:
 
 
 class IdMapFaissStore(FaissMapVectorStore):
-    """llama-index's FAISS id-map store, adding in batches with ids that never collide.
+    """llama-index's FAISS id-map store, over the index kinds of ``qa.faiss_index``, with ids that never collide.
 
     The upstream ``add`` numbers new vectors by ``ntotal``, which after a deletion can
     reuse the id of a vector still in the index; here new ids continue after the largest.
+    The index is exact (``IndexIDMap2`` over ``IndexFlatIP``) or IVF, which carries its
+    own ids; searches use ``config``'s IVF settings.
     """
+
+    _config: Config = PrivateAttr()
+
+    def __init__(self, faiss_index: Any, config: Config) -> None:
+        # Not FaissMapVectorStore.__init__: it accepts IndexIDMap only, and IVF must not be wrapped in one.
+        FaissVectorStore.__init__(self, faiss_index=faiss_index)
+        self._node_id_to_faiss_id_map = {}
+        self._faiss_id_to_node_id_map = {}
+        self._config = config
+
+    def fit(self, config: Config) -> None:
+        """Rebuild the FAISS index into the kind its size calls for (see ``qa.faiss_index``), if it is not."""
+        self._config = config
+        if needs_rebuild(self._faiss_index, config):
+            self._faiss_index = rebuilt(self._faiss_index, config)
 
     def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
         """Add nodes (with embeddings) to FAISS; returns their node ids."""
@@ -149,26 +168,31 @@ class IdMapFaissStore(FaissMapVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
-        if query.node_ids is None:
-            return super().query(query, **kwargs)
-        import faiss
-
-        ids = [self._node_id_to_faiss_id_map[n] for n in query.node_ids if n in self._node_id_to_faiss_id_map]
-        if not ids or not query.similarity_top_k:
+        if query.filters is not None:
+            raise ValueError("Metadata filters are not implemented for FAISS: restrict by node_ids.")
+        allowed = None
+        limit = self._faiss_index.ntotal
+        if query.node_ids is not None:
+            ids = [self._node_id_to_faiss_id_map[n] for n in query.node_ids if n in self._node_id_to_faiss_id_map]
+            allowed, limit = np.asarray(ids, dtype=np.int64), len(ids)
+        top_k = min(query.similarity_top_k or 0, limit)
+        if top_k <= 0:
             return VectorStoreQueryResult(similarities=[], ids=[])
         vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
-        dists, found = self._faiss_index.search(vector, min(query.similarity_top_k, len(ids)), params=params)
+        params = search_parameters(self._faiss_index, self._config, allowed)
+        dists, found = self._faiss_index.search(vector, top_k, params=params)
         pairs = [
             (float(d), self._faiss_id_to_node_id_map[int(i)]) for d, i in zip(dists[0], found[0], strict=True) if i >= 0
         ]
         return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
 
 
-def _faiss_store(dimension: int) -> IdMapFaissStore:
-    import faiss
-
-    return IdMapFaissStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+def _faiss_store(dimension: int, config: Config, nodes: Sequence[BaseNode] = ()) -> IdMapFaissStore:
+    """An empty store of the index kind for ``nodes`` (an IVF one trained on their embeddings)."""
+    training = None  # exact search needs no training: the vectors are not copied then
+    if kind_for(len(nodes), config) is not IndexKind.FLAT:
+        training = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
+    return IdMapFaissStore(make_index(len(nodes), dimension, config, training), config)
 
 
 class PassageIndex:
@@ -181,9 +205,11 @@ class PassageIndex:
         manifest: dict[str, Any],
         bm25: BM25Index | None = None,
         version: str | None = None,
+        config: Config | None = None,
     ) -> None:
         self._articles = articles
         self._index = index
+        self._config = config or Config.from_env()  # what sizes and searches the vector index
         self.manifest = manifest
         self.version = version  # the version folder this index was read from or last written to
         self._lock = threading.RLock()  # searches never see a half-applied update
@@ -206,7 +232,7 @@ class PassageIndex:
     ) -> PassageIndex:
         """Chunk and embed ``articles`` into a new in-memory index."""
         nodes = _embedded_nodes(articles, config, embedder, show_progress)
-        storage = StorageContext.from_defaults(vector_store=_faiss_store(embedder.dimension))
+        storage = StorageContext.from_defaults(vector_store=_faiss_store(embedder.dimension, config, nodes))
         embed_model = LlamaIndexEmbedding(lambda: embedder, config.embed_model)
         index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
         manifest = {
@@ -215,9 +241,10 @@ class PassageIndex:
             "dimension": embedder.dimension,
             "passages": len(nodes),
             "articles": {a.doc_id: content_hash(a.text) for a in articles},
+            "vector_index": describe(storage.vector_store.client),
             "built_at": _now(),
         }
-        return cls({a.doc_id: a for a in articles}, index, manifest)
+        return cls({a.doc_id: a for a in articles}, index, manifest, config=config)
 
     def update(
         self, articles: Sequence[Article], config: Config, embedder: Embedder, show_progress: bool = True
@@ -246,6 +273,8 @@ class PassageIndex:
                 self._delete(replaced)
             nodes = _embedded_nodes(fresh, config, embedder, show_progress)
             self._index.insert_nodes(nodes)
+            self._config = config
+            self._vector_store.fit(config)
             for article in fresh:
                 self._articles[article.doc_id] = article
                 hashes[article.doc_id] = content_hash(article.text)
@@ -264,6 +293,7 @@ class PassageIndex:
             raise KeyError(", ".join(unknown))
         with self._lock:
             self._delete(list(doc_ids))
+            self._vector_store.fit(self._config)
             self._refresh_manifest()
             self._bm25 = self._build_bm25()
         return list(doc_ids)
@@ -281,8 +311,15 @@ class PassageIndex:
             self._articles.pop(doc_id, None)
             self.manifest["articles"].pop(doc_id, None)
 
+    @property
+    def _vector_store(self) -> IdMapFaissStore:
+        store = self._index.vector_store
+        assert isinstance(store, IdMapFaissStore)
+        return store
+
     def _refresh_manifest(self) -> None:
         self.manifest["passages"] = len(self._index.index_struct.nodes_dict)
+        self.manifest["vector_index"] = describe(self._vector_store.client)
         self.manifest["updated_at"] = _now()
 
     @contextlib.contextmanager
@@ -379,7 +416,7 @@ class PassageIndex:
                 index_dir,
             )
         try:
-            vector_store = _load_faiss_store(folder, int(manifest["dimension"]))
+            vector_store = _load_faiss_store(folder, int(manifest["dimension"]), config)
             storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(folder))
             embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
             index = load_index_from_storage(storage, embed_model=embed_model)
@@ -399,7 +436,7 @@ class PassageIndex:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CorruptIndexError(index_dir, f"BM25 files unreadable: {exc}") from exc
         version = folder.name if folder != Path(index_dir) else None
-        return cls(articles, index, manifest, bm25, version)
+        return cls(articles, index, manifest, bm25, version, config)
 
     # ---- queries -----------------------------------------------------------------
     @property
@@ -535,7 +572,7 @@ def _embed_with_progress(embedder: Embedder, texts: list[str], show_progress: bo
     return vectors
 
 
-def _load_faiss_store(folder: Path, dimension: int) -> IdMapFaissStore:
+def _load_faiss_store(folder: Path, dimension: int, config: Config) -> IdMapFaissStore:
     """Read the FAISS index (FAISS's own binary format) and its id map (JSON only).
 
     Unlike llama-index's ``from_persist_dir``, an id map that is not JSON is an error
@@ -546,8 +583,9 @@ def _load_faiss_store(folder: Path, dimension: int) -> IdMapFaissStore:
     faiss_index = faiss.read_index(str(folder / FAISS_FILE))
     if faiss_index.d != dimension:
         raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
+    describe(faiss_index)  # raises ValueError for an index of a kind not built here
     id_map = json.loads((folder / ID_MAP).read_text(encoding="utf-8"))
-    store = IdMapFaissStore(faiss_index=faiss_index)
+    store = IdMapFaissStore(faiss_index, config)
     store._node_id_to_faiss_id_map = {str(k): int(v) for k, v in id_map["node_id_to_faiss_id_map"].items()}
     store._faiss_id_to_node_id_map = {int(k): str(v) for k, v in id_map["faiss_id_to_node_id_map"].items()}
     return store
