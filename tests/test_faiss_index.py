@@ -80,7 +80,7 @@ def test_approximate_index_recall_at_10_against_exact(kind: str, vectors: tuple)
     index.add_with_ids(data, ids)
     assert index_kind(index) is IndexKind(kind) and index.nlist == 64
     exact = exact_top10(data, ids, queries)
-    _, found = index.search(queries, 10, params=search_parameters(index, config))  # the default: 16 lists of 64
+    _, found = index.search(queries, 10, params=search_parameters(index, config))  # the default: 32 lists of 64
     assert recall_at_10(found, exact) >= 0.95
     _, found = index.search(queries, 10, params=search_parameters(index, config.with_changes(ivf_probe_share=1 / 16)))
     assert recall_at_10(found, exact) < 0.9  # the data is not so easy that any setting passes
