@@ -61,6 +61,15 @@ class Config:
     # Further sentences must score at least this, and within ``support_margin`` of the best.
     support_threshold: float = 0.0
     support_margin: float = 6.0
+    # Vector index: exact (FAISS Flat) below ``ann_threshold`` vectors, else ``ann_index`` ("ivf-sq8"
+    # or "ivf-flat": see qa/faiss_index.py) with ``ivf_nlist`` lists (0: about the square root of the
+    # vector count), ``ivf_probe_share`` of them searched per question. benchmarks/scale.py measured
+    # recall@10 against exact search: a quarter of the lists gives 0.95 at 100k vectors but 0.93 at 1M;
+    # half of them stays above 0.95 (RESULTS-scale.md).
+    ann_threshold: int = 200_000
+    ann_index: str = "ivf-sq8"
+    ivf_nlist: int = 0
+    ivf_probe_share: float = 0.5
     max_file_bytes: int = 20_000_000
     max_question_chars: int = 2_000
     # Generative answers (optional; see qa/llm.py): "" keeps the sentence reader and contacts no LLM;

@@ -3,10 +3,11 @@
 Layout of an index folder: ``CURRENT`` names the live version, a sub-folder holding::
 
     manifest.json                 format version, model, dimension, chunking, article hashes,
-                                  the vector store (qa/stores.py), and the SHA-256 of every
-                                  other file of the version
+                                  the vector store (qa/stores.py), the FAISS index kind, and
+                                  the SHA-256 of every other file of the version
     articles.jsonl                the articles (the text citations point into)
-    default__vector_store.json    FAISS index (binary, written by faiss.write_index)
+    default__vector_store.json    FAISS index (binary, written by faiss.write_index): exact, or
+                                  IVF above ``Config.ann_threshold`` vectors (qa/faiss_index.py)
     id_map.json                   FAISS id <-> passage id (JSON)
     docstore.json, index_store.json, ...   llama-index's JSON docstore
     bm25/                         the BM25 index
@@ -57,6 +58,7 @@ from qa.bm25 import BM25Index
 from qa.chunking import make_passages
 from qa.config import Config
 from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, ManifestMismatchError
+from qa.faiss_index import describe
 from qa.models import Embedder
 from qa.storage import WriteLock, file_checksums, fsync_dir, verify_checksums, write_atomically
 from qa.stores import FAISS_FILE, ID_MAP
@@ -139,9 +141,11 @@ class PassageIndex:
         manifest: dict[str, Any],
         bm25: BM25Index | None = None,
         version: str | None = None,
+        config: Config | None = None,
     ) -> None:
         self._articles = articles
         self._index = index
+        self._config = config or Config.from_env()  # what sizes and searches the vector index
         self.manifest = manifest
         self.version = version  # the version folder this index was read from or last written to
         self._lock = threading.RLock()  # searches never see a half-applied update
@@ -165,12 +169,14 @@ class PassageIndex:
     ) -> PassageIndex:
         """Chunk and embed ``articles`` into a new in-memory index."""
         store = stores.spec_for_build(config.store)
-        vector_store = stores.new_store(store, embedder.dimension)  # an unreachable server fails before embedding
+        # An unreachable server fails before embedding; FAISS starts exact and is sized below.
+        vector_store = stores.new_store(store, embedder.dimension, config)
         nodes = _embedded_nodes(articles, config, embedder, show_progress)
         storage = StorageContext.from_defaults(vector_store=vector_store)
         embed_model = LlamaIndexEmbedding(lambda: embedder, config.embed_model)
         # The docstore keeps every passage even when the vector store keeps text too (Milvus).
         index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model, store_nodes_override=True)
+        _fit_vector_index(vector_store, config)
         manifest = {
             "format_version": FORMAT_VERSION,
             **_manifest_settings(config),
@@ -178,9 +184,10 @@ class PassageIndex:
             "dimension": embedder.dimension,
             "passages": len(nodes),
             "articles": {a.doc_id: content_hash(a.text) for a in articles},
+            "vector_index": _vector_index(vector_store),
             "built_at": _now(),
         }
-        return cls({a.doc_id: a for a in articles}, index, manifest)
+        return cls({a.doc_id: a for a in articles}, index, manifest, config=config)
 
     def update(
         self, articles: Sequence[Article], config: Config, embedder: Embedder, show_progress: bool = True
@@ -209,6 +216,8 @@ class PassageIndex:
                 self._delete(replaced)
             nodes = _embedded_nodes(fresh, config, embedder, show_progress)
             self._index.insert_nodes(nodes)
+            self._config = config
+            _fit_vector_index(self._index.vector_store, config)
             for article in fresh:
                 self._articles[article.doc_id] = article
                 hashes[article.doc_id] = content_hash(article.text)
@@ -227,6 +236,7 @@ class PassageIndex:
             raise KeyError(", ".join(unknown))
         with self._lock:
             self._delete(list(doc_ids))
+            _fit_vector_index(self._index.vector_store, self._config)
             self._refresh_manifest()
             self._bm25 = self._build_bm25()
         return list(doc_ids)
@@ -246,6 +256,7 @@ class PassageIndex:
 
     def _refresh_manifest(self) -> None:
         self.manifest["passages"] = len(self._index.index_struct.nodes_dict)
+        self.manifest["vector_index"] = _vector_index(self._index.vector_store)
         self.manifest["updated_at"] = _now()
 
     @contextlib.contextmanager
@@ -348,7 +359,7 @@ class PassageIndex:
             manifest[stores.MANIFEST_KEY] = store.to_manifest()  # the address it is reached at now
         try:
             vector_store = stores.open_store(
-                store, folder, int(manifest["dimension"]), int(manifest["passages"]), index_dir
+                store, folder, int(manifest["dimension"]), int(manifest["passages"]), index_dir, config
             )
             storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(folder))
             embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
@@ -369,7 +380,7 @@ class PassageIndex:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CorruptIndexError(index_dir, f"BM25 files unreadable: {exc}") from exc
         version = folder.name if folder != Path(index_dir) else None
-        return cls(articles, index, manifest, bm25, version)
+        return cls(articles, index, manifest, bm25, version, config)
 
     # ---- queries -----------------------------------------------------------------
     @property
@@ -456,6 +467,17 @@ class IndexUpdate:
     duplicates: tuple[FileProblem, ...]
     passages_embedded: int
     problems: tuple[FileProblem, ...] = ()
+
+
+def _fit_vector_index(store: Any, config: Config) -> None:
+    """FAISS: rebuild into the kind its size calls for (``qa.faiss_index``); a Milvus collection sizes itself."""
+    if isinstance(store, stores.IdMapFaissStore):
+        store.fit(config)
+
+
+def _vector_index(store: Any) -> dict[str, Any] | None:
+    """The FAISS index kind for the manifest (None for a Milvus collection)."""
+    return describe(store.client) if isinstance(store, stores.IdMapFaissStore) else None
 
 
 def _now() -> str:

@@ -2,8 +2,9 @@
 
 ``Config.store`` (``--store``, ``$QA_STORE``) names the store of a new index:
 
-- ``faiss`` (the default): an exact inner-product FAISS index, written into each version folder
-  of the index (``default__vector_store.json`` and ``id_map.json``).
+- ``faiss`` (the default): an inner-product FAISS index, exact below ``Config.ann_threshold``
+  vectors and IVF above (``qa/faiss_index.py``), written into each version folder of the index
+  (``default__vector_store.json`` and ``id_map.json``).
 - ``milvus://HOST:PORT[/PREFIX]``: a collection on a Milvus server or cluster, through
   llama-index's ``MilvusVectorStore`` (see ``qa/milvus_store.py``). Each build creates a
   collection ``<PREFIX>_<build time>`` (``PREFIX`` defaults to ``newsdesk``); incremental
@@ -33,11 +34,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import BasePydanticVectorStore, VectorStoreQuery, VectorStoreQueryResult
-from llama_index.vector_stores.faiss import FaissMapVectorStore
+from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
 
+from qa.config import Config
 from qa.errors import InvalidStoreError, ManifestMismatchError, StoreUnavailableError
+from qa.faiss_index import describe, make_index, needs_rebuild, rebuilt, search_parameters
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +144,16 @@ def spec_for_load(recorded: object, store: str, index_dir: str) -> StoreSpec:
     return replace(spec, uri=wanted.uri)
 
 
-def new_store(spec: StoreSpec, dimension: int) -> BasePydanticVectorStore:
+def new_store(spec: StoreSpec, dimension: int, config: Config) -> BasePydanticVectorStore:
     """An empty vector store of ``dimension``-d vectors, as ``spec`` says."""
-    return _NEW[spec.kind](spec, dimension)
+    return _NEW[spec.kind](spec, dimension, config)
 
 
-def open_store(spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str) -> BasePydanticVectorStore:
+def open_store(
+    spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str, config: Config
+) -> BasePydanticVectorStore:
     """The vector store of a persisted version (``folder``) holding ``passages`` vectors."""
-    return _OPEN[spec.kind](spec, folder, dimension, passages, index_dir)
+    return _OPEN[spec.kind](spec, folder, dimension, passages, index_dir, config)
 
 
 def drop_store(spec: StoreSpec) -> None:
@@ -186,11 +192,28 @@ def keep_only_known(store: BasePydanticVectorStore, known: Callable[[str], bool]
 
 
 class IdMapFaissStore(FaissMapVectorStore):
-    """llama-index's FAISS id-map store, adding in batches with ids that never collide.
+    """llama-index's FAISS id-map store, over the index kinds of ``qa.faiss_index``, with ids that never collide.
 
     The upstream ``add`` numbers new vectors by ``ntotal``, which after a deletion can
     reuse the id of a vector still in the index; here new ids continue after the largest.
+    The index is exact (``IndexIDMap2`` over ``IndexFlatIP``) or IVF, which carries its
+    own ids; searches use ``config``'s IVF settings.
     """
+
+    _config: Config = PrivateAttr()
+
+    def __init__(self, faiss_index: Any, config: Config) -> None:
+        # Not FaissMapVectorStore.__init__: it accepts IndexIDMap only, and IVF must not be wrapped in one.
+        FaissVectorStore.__init__(self, faiss_index=faiss_index)
+        self._node_id_to_faiss_id_map = {}
+        self._faiss_id_to_node_id_map = {}
+        self._config = config
+
+    def fit(self, config: Config) -> None:
+        """Rebuild the FAISS index into the kind its size calls for (see ``qa.faiss_index``), if it is not."""
+        self._config = config
+        if needs_rebuild(self._faiss_index, config):
+            self._faiss_index = rebuilt(self._faiss_index, config)
 
     def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
         """Add nodes (with embeddings) to FAISS; returns their node ids."""
@@ -207,29 +230,33 @@ class IdMapFaissStore(FaissMapVectorStore):
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
-        if query.node_ids is None:
-            return super().query(query, **kwargs)
-        import faiss
-
-        ids = [self._node_id_to_faiss_id_map[n] for n in query.node_ids if n in self._node_id_to_faiss_id_map]
-        if not ids or not query.similarity_top_k:
+        if query.filters is not None:
+            raise ValueError("Metadata filters are not implemented for FAISS: restrict by node_ids.")
+        allowed = None
+        limit = self._faiss_index.ntotal
+        if query.node_ids is not None:
+            ids = [self._node_id_to_faiss_id_map[n] for n in query.node_ids if n in self._node_id_to_faiss_id_map]
+            allowed, limit = np.asarray(ids, dtype=np.int64), len(ids)
+        top_k = min(query.similarity_top_k or 0, limit)
+        if top_k <= 0:
             return VectorStoreQueryResult(similarities=[], ids=[])
         vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
-        dists, found = self._faiss_index.search(vector, min(query.similarity_top_k, len(ids)), params=params)
+        params = search_parameters(self._faiss_index, self._config, allowed)
+        dists, found = self._faiss_index.search(vector, top_k, params=params)
         pairs = [
             (float(d), self._faiss_id_to_node_id_map[int(i)]) for d, i in zip(dists[0], found[0], strict=True) if i >= 0
         ]
         return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
 
 
-def _new_faiss(spec: StoreSpec, dimension: int) -> IdMapFaissStore:
-    import faiss
+def _new_faiss(spec: StoreSpec, dimension: int, config: Config) -> IdMapFaissStore:
+    """An empty exact index; ``IdMapFaissStore.fit`` turns it into IVF once it holds enough vectors."""
+    return IdMapFaissStore(make_index(0, dimension, config, None), config)
 
-    return IdMapFaissStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
 
-
-def _open_faiss(spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str) -> IdMapFaissStore:
+def _open_faiss(
+    spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str, config: Config
+) -> IdMapFaissStore:
     """Read the FAISS index (FAISS's own binary format) and its id map (JSON only).
 
     Unlike llama-index's ``from_persist_dir``, an id map that is not JSON is an error
@@ -240,8 +267,9 @@ def _open_faiss(spec: StoreSpec, folder: Path, dimension: int, passages: int, in
     faiss_index = faiss.read_index(str(folder / FAISS_FILE))
     if faiss_index.d != dimension:
         raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
+    describe(faiss_index)  # raises ValueError for an index of a kind not built here
     id_map = json.loads((folder / ID_MAP).read_text(encoding="utf-8"))
-    store = IdMapFaissStore(faiss_index=faiss_index)
+    store = IdMapFaissStore(faiss_index, config)
     store._node_id_to_faiss_id_map = {str(k): int(v) for k, v in id_map["node_id_to_faiss_id_map"].items()}
     store._faiss_id_to_node_id_map = {int(k): str(v) for k, v in id_map["faiss_id_to_node_id_map"].items()}
     return store
@@ -258,21 +286,21 @@ def _milvus(uri: str) -> ModuleType:
         raise StoreUnavailableError(uri, str(exc), StoreUnavailableError.INSTALL) from exc
 
 
-def _new_milvus(spec: StoreSpec, dimension: int) -> BasePydanticVectorStore:
+def _new_milvus(spec: StoreSpec, dimension: int, config: Config) -> BasePydanticVectorStore:
     return _milvus(spec.uri).create_collection(spec.uri, spec.collection, dimension)
 
 
 def _open_milvus(
-    spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str
+    spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str, config: Config
 ) -> BasePydanticVectorStore:
     return _milvus(spec.uri).open_collection(spec.uri, spec.collection, dimension, passages, index_dir)
 
 
-_NEW: dict[StoreKind, Callable[[StoreSpec, int], BasePydanticVectorStore]] = {
+_NEW: dict[StoreKind, Callable[[StoreSpec, int, Config], BasePydanticVectorStore]] = {
     StoreKind.FAISS: _new_faiss,
     StoreKind.MILVUS: _new_milvus,
 }
-_OPEN: dict[StoreKind, Callable[[StoreSpec, Path, int, int, str], BasePydanticVectorStore]] = {
+_OPEN: dict[StoreKind, Callable[[StoreSpec, Path, int, int, str, Config], BasePydanticVectorStore]] = {
     StoreKind.FAISS: _open_faiss,
     StoreKind.MILVUS: _open_milvus,
 }
