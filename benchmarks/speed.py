@@ -695,7 +695,7 @@ NOTES = [
     "plus rerank only.",
     "- Cold start: `qa ask` and `app.py` each start a fresh Python; the app's time runs until gradio_client "
     "gets the first `/ask` answer. `import llama_index.core` alone is shown as the floor every run pays. "
-    "Serving RSS is `VmRSS`/`VmHWM` of the app after the listed number of further questions.",
+    "Serving RSS is `VmRSS`/`VmHWM` of the app after 30 further questions (10 with --quick).",
 ]
 
 
