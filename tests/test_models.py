@@ -1,0 +1,104 @@
+"""The embedders: all-MiniLM-L6-v2 exported offline to INT8 ONNX, and length-sorted batching."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import models as qa_models
+from qa.config import MINILM_EMBED_MODEL
+from qa.errors import ModelLoadError
+from qa.models import Embedder, int8_onnx_export, resolve_embed_model
+
+NEWS = [
+    "China said on Monday that it was willing to deepen its friendly and cooperative ties with Afghanistan.",
+    "The Taliban took control of Kabul after the government collapsed.",
+    "Dock workers at the port went on strike over pay and working hours.",
+    "The central bank raised interest rates by half a percentage point to fight inflation.",
+    "Wildfires forced thousands of residents to leave their homes in northern California this week.",
+    "Who is the foreign minister of China?",
+]
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def minilm_onnx(model_cache: Path) -> Embedder:
+    """MiniLM as INT8 ONNX, exported into a fresh cache with the network unreachable."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("QA_MODEL_CACHE", str(model_cache))
+    mp.setenv("HF_HUB_OFFLINE", "1")
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the export tried to reach the network")
+
+    mp.setattr(socket.socket, "connect", no_network)
+    try:
+        return Embedder(MINILM_EMBED_MODEL, backend="onnx")
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def minilm_torch() -> Embedder:
+    return Embedder(MINILM_EMBED_MODEL, backend="torch")
+
+
+def test_minilm_runs_as_int8_onnx_exported_into_the_cache(minilm_onnx: Embedder, model_cache: Path) -> None:
+    assert minilm_onnx.backend == "onnx-int8"
+    assert (minilm_onnx.dimension, minilm_onnx.max_seq_length, minilm_onnx.pooling) == (384, 256, "mean")
+    exported = list(model_cache.glob(f"{MINILM_EMBED_MODEL}-int8-*/model.onnx"))
+    assert len(exported) == 1 and (exported[0].parent / "tokenizer.json").is_file()
+    assert not list(model_cache.glob(".export-*"))  # the work folder is gone
+
+
+def test_int8_vectors_match_pytorch(minilm_onnx: Embedder, minilm_torch: Embedder) -> None:
+    int8, fp32 = minilm_onnx.encode(NEWS), minilm_torch.encode(NEWS)
+    cosine = (int8 * fp32).sum(axis=1)
+    assert cosine.mean() >= 0.99 and cosine.min() >= 0.98, cosine
+    assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    # Same nearest passage for the question under both.
+    assert np.argmax(int8[:-1] @ int8[-1]) == np.argmax(fp32[:-1] @ fp32[-1]) == 0
+
+
+def test_export_is_reused_not_redone(model_cache: Path, minilm_onnx: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object) -> None:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(qa_models, "_export_onnx", fail)
+    folder = int8_onnx_export(resolve_embed_model(MINILM_EMBED_MODEL), model_cache, label=MINILM_EMBED_MODEL)
+    assert folder.parent == model_cache and (folder / "model.onnx").is_file()
+
+
+def test_auto_falls_back_to_pytorch_when_the_export_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> Path:
+        raise RuntimeError("no onnx here")
+
+    monkeypatch.setattr(qa_models, "int8_onnx_export", broken)
+    assert Embedder(MINILM_EMBED_MODEL).backend == "torch"
+    with pytest.raises(ModelLoadError, match="no onnx here"):
+        Embedder(MINILM_EMBED_MODEL, backend="onnx")
+
+
+def test_unknown_backend_is_a_clear_error() -> None:
+    with pytest.raises(ModelLoadError, match="backend"):
+        Embedder(MINILM_EMBED_MODEL, backend="tensorrt")
+
+
+@pytest.mark.parametrize("fixture", ["minilm_onnx", "default"])
+def test_length_sorted_batches_return_rows_in_input_order(fixture: str, request: pytest.FixtureRequest) -> None:
+    embedder = request.getfixturevalue(fixture) if fixture != "default" else Embedder(batch_size=2)
+    embedder.batch_size = 2  # several batches, each regrouped by length
+    texts = [NEWS[2], "Rates.", NEWS[0] * 3, NEWS[5], NEWS[1]]
+    together = embedder.encode(texts)
+    alone = np.vstack([embedder.encode([t]) for t in texts])
+    similarity = together @ alone.T
+    # INT8 activations are scaled per batch, so rows differ slightly: each must still match its own text.
+    assert list(np.argmax(similarity, axis=1)) == list(range(len(texts)))
+    assert np.diag(similarity).min() >= 0.98
