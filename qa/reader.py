@@ -128,13 +128,15 @@ class SentenceReader:
     def _nearest(
         self, question: str, ranked: Sequence[tuple[float, Sentence]], article: Callable[[str], Article]
     ) -> tuple[Citation, ...]:
-        """The best sentences that share a content word with the question: what the articles do say."""
+        """The best sentences that the cross-encoder finds relevant (a positive logit) or that share a
+        content word with the question: what the articles do say."""
         focus = content_stems(question)
         picked: list[tuple[float, Sentence]] = []
         for score, sentence in ranked[: self.evidence_kept]:
             if len(picked) >= self.nearest_kept:
                 break
-            if content_stems(sentence.text) & focus and not _redundant(sentence, [s for _, s in picked]):
+            related = score > 0 or bool(content_stems(sentence.text) & focus)
+            if related and not _redundant(sentence, [s for _, s in picked]):
                 picked.append((score, sentence))
         return tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(picked, start=1))
 
