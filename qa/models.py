@@ -36,6 +36,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _quiet_transformers() -> None:
+    """Hide transformers' "Loading weights" bars unless progress is logged (``qa -v``).
+
+    Called only where a PyTorch model loads: importing transformers costs about a second
+    of start-up that the default (ONNX) models never pay."""
+    if not log.isEnabledFor(logging.INFO):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def _package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -181,6 +192,7 @@ class Embedder:
             else:
                 from sentence_transformers import SentenceTransformer
 
+                _quiet_transformers()
                 self._model = SentenceTransformer(resolve_embed_model(name), device="cpu")
                 self.dimension = int(self._model.get_embedding_dimension())
                 self.max_seq_length = int(self._model.max_seq_length)
@@ -296,6 +308,7 @@ class CrossEncoder:
             else:
                 from sentence_transformers import CrossEncoder as STCrossEncoder
 
+                _quiet_transformers()
                 self._st = STCrossEncoder(name, max_length=max_length, device="cpu")
         except ModelLoadError:
             raise

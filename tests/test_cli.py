@@ -92,3 +92,11 @@ def test_incremental_index_list_and_remove(tmp_path: Path) -> None:
     assert all(c["doc_id"] != "port" for c in json.loads(asked.stdout)["citations"])
     rebuilt = run("index", str(news), "--index", index_dir, "--rebuild")
     assert rebuilt.returncode == 0 and "Indexed 1 article(s)" in rebuilt.stdout
+
+
+def test_output_cut_short_by_a_pipe_is_no_crash(seed_index_dir: Path) -> None:
+    """`qa ask ... | head`: the reader may leave before the answer is written (here at once); no traceback."""
+    command = f"{QA} ask 'What did China say about the Taliban?' --index {seed_index_dir}"
+    done = subprocess.run(["bash", "-c", f"{command} | true"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0  # the pipeline's status is that of `true`
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
