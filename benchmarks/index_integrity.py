@@ -38,8 +38,8 @@ class RandomEmbedder:
     dimension = 384
     batch_size = 256
 
-    def __init__(self) -> None:
-        self._rng = np.random.default_rng(0)
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = np.random.default_rng(seed)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Return one random unit vector per text."""

@@ -44,37 +44,12 @@ from qa import Assistant, Config  # noqa: E402
 from qa.index import PassageIndex  # noqa: E402
 from qa.models import Models  # noqa: E402
 from qa.stores import drop_store  # noqa: E402
-from qa.types import Article  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from index_integrity import RandomEmbedder, synthetic_articles  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "data" / "seed_questions.jsonl"
 QUERIES = 200
-
-
-class RandomEmbedder:
-    """Unit vectors drawn at random, with the interface ``PassageIndex`` needs to build."""
-
-    dimension = 384
-    batch_size = 256
-
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = np.random.default_rng(seed)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Return one random unit vector per text."""
-        vectors = self._rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def synthetic_articles(count: int) -> list[Article]:
-    """``count`` articles of 40 sentences each."""
-    return [
-        Article(
-            f"article-{i}",
-            f"Council report {i}",
-            " ".join(f"The council of town {i} met on day {d} to discuss road {d % 17}." for d in range(40)),
-        )
-        for i in range(count)
-    ]
 
 
 @contextmanager

@@ -177,6 +177,17 @@ def without(question: str, word: str) -> str:
     return re.sub(rf"\b{re.escape(word)}\b\s*", "", question, count=1)
 
 
+def evidence_text(hits: Sequence[Retrieved]) -> str:
+    """The retrieved passages and their titles, as the name checks read them."""
+    return "\n".join([h.text for h in hits] + [h.title for h in hits])
+
+
+def absent_terms(terms: Sequence[str], hits: Sequence[Retrieved]) -> tuple[str, ...]:
+    """The ``terms`` that no retrieved passage (or its title) mentions."""
+    evidence = evidence_text(hits)
+    return tuple(t for t in terms if not term_found(t, evidence))
+
+
 def _share(needed: Sequence[str] | set[str], found: Sequence[bool]) -> float:
     return sum(found) / len(needed) if needed else 0.0
 
@@ -187,15 +198,18 @@ def signals(
     hits: Sequence[Retrieved],
     terms: Sequence[str],
     rescore: Callable[[str, str], float] | None = None,
+    absent: Sequence[str] | None = None,
 ) -> Signals:
     """Return the signals of ``question`` given the reader's ``ranked`` sentences and the ``hits``.
 
-    ``terms`` are the names the evidence must mention (``key_terms`` of the question);
+    ``terms`` are the names the evidence must mention (``key_terms`` of the question) and
+    ``absent`` those of them it lacks (default: ``absent_terms(terms, hits)``);
     ``rescore(question, sentence)`` is the cross-encoder that scored ``ranked``: with it,
     each question word the best sentence lacks is dropped in turn and the sentence scored
     again. A big rise means the word contradicts the sentence ("negative" against
     "positive"); a paraphrase barely moves the score."""
-    evidence = "\n".join([h.text for h in hits] + [h.title for h in hits])
+    evidence = evidence_text(hits)
+    absent = absent_terms(terms, hits) if absent is None else absent
     best = ranked[0] if ranked else Scored(-12.0, "", "")
     scores = [r.score for r in ranked] or [-12.0]
     context = " ".join(h.text + " " + h.title for h in hits if h.doc_id == best.doc_id and best.text in h.text)
@@ -214,7 +228,7 @@ def signals(
         top3=sum(scores[:3]) / len(scores[:3]),
         passage=hits[0].score if hits else 0.0,
         passage_gap=hits[0].score - hits[1].score if len(hits) > 1 else 0.0,
-        missing_terms=_share(terms, [not term_found(t, evidence) for t in terms]),
+        missing_terms=len(absent) / len(terms) if terms else 0.0,
         missing_numbers=_share(sorted(numbers), [n not in evidence for n in sorted(numbers)]),
         sentence_coverage=_share(focus, [s in in_sentence for s in focus]),
         context_coverage=_share(focus, [s in in_context for s in focus]),

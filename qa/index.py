@@ -169,14 +169,17 @@ class PassageIndex:
     ) -> PassageIndex:
         """Chunk and embed ``articles`` into a new in-memory index."""
         store = stores.spec_for_build(config.store)
-        # An unreachable server fails before embedding; FAISS starts exact and is sized below.
-        vector_store = stores.new_store(store, embedder.dimension, config)
+        vector_store = None
+        if store.kind is not stores.StoreKind.FAISS:  # an unreachable server fails before embedding
+            vector_store = stores.new_store(store, embedder.dimension, config)
         nodes = _embedded_nodes(articles, config, embedder, show_progress)
+        if vector_store is None:  # FAISS: the kind for this many vectors (IVF trained on them)
+            vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32).reshape(-1, embedder.dimension)
+            vector_store = stores.new_store(store, embedder.dimension, config, vectors)
         storage = StorageContext.from_defaults(vector_store=vector_store)
         embed_model = LlamaIndexEmbedding(lambda: embedder, config.embed_model)
         # The docstore keeps every passage even when the vector store keeps text too (Milvus).
         index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model, store_nodes_override=True)
-        _fit_vector_index(vector_store, config)
         manifest = {
             "format_version": FORMAT_VERSION,
             **_manifest_settings(config),

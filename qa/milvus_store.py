@@ -57,7 +57,7 @@ class QAMilvusStore(MilvusVectorStore):
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nearest passages, within ``query.doc_ids`` (or ``node_ids``) when given."""
         if query.filters is not None:
-            raise NotImplementedError("metadata filters: restrict by doc_ids")
+            raise ValueError("Metadata filters are not implemented for Milvus: restrict by doc_ids or node_ids.")
         expr = ""
         for field, values in ((self.doc_id_field, query.doc_ids), (ID_FIELD, query.node_ids)):
             if values is not None:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qa.abstain import AbstentionModel, Retrieved, Scored, key_terms, signals, term_found
+from qa.abstain import AbstentionModel, Retrieved, Scored, absent_terms, key_terms, signals, term_found
 from qa.config import Config
 from qa.index import Hit
 from qa.models import CrossEncoder
@@ -93,11 +93,9 @@ class SentenceReader:
         retrieved = [
             Retrieved(h.score, h.passage.text, article(h.passage.doc_id).title, h.passage.doc_id) for h in hits
         ]
-        found = signals(
-            question, [Scored(score, s.text, s.doc_id) for score, s in ranked], retrieved, terms, self._rescore
-        )
-        evidence_text = "\n".join(r.text + "\n" + r.title for r in retrieved)
-        missing = tuple(t for t in terms if not term_found(t, evidence_text))
+        missing = absent_terms(terms, retrieved)
+        scored = [Scored(score, s.text, s.doc_id) for score, s in ranked]
+        found = signals(question, scored, retrieved, terms, self._rescore, missing)
         confidence = round(self.abstention.confidence(found, len(missing)), 4)
         strictness = self.abstention.strictness if self.config.strictness is None else self.config.strictness
         if confidence < strictness:

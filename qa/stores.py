@@ -144,9 +144,12 @@ def spec_for_load(recorded: object, store: str, index_dir: str) -> StoreSpec:
     return replace(spec, uri=wanted.uri)
 
 
-def new_store(spec: StoreSpec, dimension: int, config: Config) -> BasePydanticVectorStore:
-    """An empty vector store of ``dimension``-d vectors, as ``spec`` says."""
-    return _NEW[spec.kind](spec, dimension, config)
+def new_store(
+    spec: StoreSpec, dimension: int, config: Config, vectors: np.ndarray | None = None
+) -> BasePydanticVectorStore:
+    """An empty vector store of ``dimension``-d vectors, as ``spec`` says, for ``vectors``
+    (FAISS: their number picks the index kind, and an IVF index is trained on them)."""
+    return _NEW[spec.kind](spec, dimension, config, vectors)
 
 
 def open_store(
@@ -249,9 +252,9 @@ class IdMapFaissStore(FaissMapVectorStore):
         return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
 
 
-def _new_faiss(spec: StoreSpec, dimension: int, config: Config) -> IdMapFaissStore:
-    """An empty exact index; ``IdMapFaissStore.fit`` turns it into IVF once it holds enough vectors."""
-    return IdMapFaissStore(make_index(0, dimension, config, None), config)
+def _new_faiss(spec: StoreSpec, dimension: int, config: Config, vectors: np.ndarray | None) -> IdMapFaissStore:
+    count = 0 if vectors is None else len(vectors)
+    return IdMapFaissStore(make_index(count, dimension, config, vectors), config)
 
 
 def _open_faiss(
@@ -286,7 +289,7 @@ def _milvus(uri: str) -> ModuleType:
         raise StoreUnavailableError(uri, str(exc), StoreUnavailableError.INSTALL) from exc
 
 
-def _new_milvus(spec: StoreSpec, dimension: int, config: Config) -> BasePydanticVectorStore:
+def _new_milvus(spec: StoreSpec, dimension: int, config: Config, vectors: np.ndarray | None) -> BasePydanticVectorStore:
     return _milvus(spec.uri).create_collection(spec.uri, spec.collection, dimension)
 
 
@@ -296,7 +299,7 @@ def _open_milvus(
     return _milvus(spec.uri).open_collection(spec.uri, spec.collection, dimension, passages, index_dir)
 
 
-_NEW: dict[StoreKind, Callable[[StoreSpec, int, Config], BasePydanticVectorStore]] = {
+_NEW: dict[StoreKind, Callable[[StoreSpec, int, Config, np.ndarray | None], BasePydanticVectorStore]] = {
     StoreKind.FAISS: _new_faiss,
     StoreKind.MILVUS: _new_milvus,
 }
