@@ -64,16 +64,25 @@ def clean_question(question: str, max_chars: int) -> str:
     return cleaned
 
 
-def make_filters(sources: Sequence[str] | None, since: str | date | None, until: str | date | None) -> Filters | None:
-    """Return the article filters for ``ask``/``search``; raises for an unreadable date."""
-    bounds = []
-    for name, value in (("since", since), ("until", until)):
+def make_filters(
+    sources: Sequence[str] | None,
+    since: str | date | None,
+    until: str | date | None,
+    as_of: str | date | None = None,
+) -> Filters | None:
+    """Return the article filters for ``ask``/``search``; raises for an unreadable date.
+
+    ``as_of`` also takes ``"today"``."""
+    days = []
+    for name, value in (("since", since), ("until", until), ("as_of", as_of)):
+        if name == "as_of" and isinstance(value, str) and value.strip().lower() == "today":
+            value = date.today()
         day = parse_date(value) if value not in (None, "") else None
         if value not in (None, "") and day is None:
             raise InvalidQuestionError(f"{name}={value!r} is not a date: use YYYY-MM-DD.")
-        bounds.append(day)
+        days.append(day)
     wanted = tuple(s.strip() for s in sources or () if s and s.strip())
-    filters = Filters(wanted, bounds[0], bounds[1])
+    filters = Filters(wanted, *days)
     return filters if filters.active else None
 
 
@@ -292,6 +301,7 @@ class Assistant:
         sources: Sequence[str] | None = None,
         since: str | date | None = None,
         until: str | date | None = None,
+        as_of: str | date | None = None,
         context_terms: Sequence[str] = (),
         resolved: str | None = None,
         within: Collection[str] | None = None,
@@ -302,7 +312,10 @@ class Assistant:
         """Answer one question from the articles, with citations, or abstain.
 
         ``sources`` and ``since``/``until`` (``YYYY-MM-DD``, inclusive) restrict which
-        articles are searched; ``within`` (doc ids) restricts them further. ``resolved`` is
+        articles are searched; ``within`` (doc ids) restricts them further. ``as_of``
+        (``YYYY-MM-DD`` or ``"today"``) answers as a reader would on that day: later articles
+        are left out and the news of the weeks before it is favoured (see ``qa.retrieve``).
+        ``resolved`` is
         the question as it is searched and scored (a conversation's reading of a follow-up)
         and ``context_terms`` (names from earlier turns) are added to it; the answer only
         needs to mention the names of ``question`` itself.
@@ -317,10 +330,10 @@ class Assistant:
         """
         use_llm = self.uses_llm(reader)
         question = clean_question(question, self.config.max_question_chars)
-        filters = make_filters(sources, since, until)
+        filters = make_filters(sources, since, until, as_of)
         if within is not None:
             base = filters or Filters()
-            filters = _Within(base.sources, base.since, base.until, frozenset(within))
+            filters = _Within(base.sources, base.since, base.until, base.as_of, frozenset(within))
         cross_encoder = self.models.cross_encoder()  # loaded once, before the clock starts
         self.models.embedder()
         started = time.perf_counter()
@@ -371,9 +384,10 @@ class Assistant:
         sources: Sequence[str] | None = None,
         since: str | date | None = None,
         until: str | date | None = None,
+        as_of: str | date | None = None,
     ) -> list[Hit]:
         """Return the ``top_k`` passages retrieved (and reranked) for ``question``, best first."""
-        return list(self.retrieve(question, top_k, sources=sources, since=since, until=until).hits)
+        return list(self.retrieve(question, top_k, sources=sources, since=since, until=until, as_of=as_of).hits)
 
     @_shared
     def retrieve(
@@ -384,13 +398,14 @@ class Assistant:
         sources: Sequence[str] | None = None,
         since: str | date | None = None,
         until: str | date | None = None,
+        as_of: str | date | None = None,
     ) -> Retrieval:
         """Like ``search``, with the seconds each retrieval stage took."""
         question = clean_question(question, self.config.max_question_chars)
         self.models.embedder()
         if self.config.rerank:
             self.models.cross_encoder()
-        return self._retriever.retrieve(question, top_k, make_filters(sources, since, until))
+        return self._retriever.retrieve(question, top_k, make_filters(sources, since, until, as_of))
 
     def chat(self, history: Sequence[Turn] = ()) -> Conversation:
         """Start a conversation (or resume one from ``history``) for follow-up questions."""
@@ -463,6 +478,7 @@ class Conversation:
         sources: Sequence[str] | None = None,
         since: str | date | None = None,
         until: str | date | None = None,
+        as_of: str | date | None = None,
         reader: str | None = None,
         on_token: Callable[[str], None] | None = None,
         strictness: float | None = None,
@@ -478,6 +494,7 @@ class Conversation:
             "sources": sources,
             "since": since,
             "until": until,
+            "as_of": as_of,
             "reader": reader,
             "on_token": on_token,
             "strictness": strictness,

@@ -46,6 +46,12 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="only articles dated on or after this day")
     parser.add_argument("--until", metavar="YYYY-MM-DD", help="only articles dated on or before this day")
+    parser.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="answer as of this day (or 'today'): later articles are left out, the news of the weeks before it "
+        "is favoured",
+    )
 
 
 def _probability(raw: str) -> float:
@@ -141,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="evaluate N questions drawn at random")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of that draw (default 0)")
     p.add_argument("--retrieval-only", action="store_true", help="measure retrieval only (no answers)")
+    p.add_argument(
+        "--ignore-dates",
+        action="store_true",
+        help="ask every question as of no particular day, even when the set says when it was asked (as_of)",
+    )
     _strictness(p)
     _llm(p)
     _common(p)
@@ -182,6 +193,7 @@ def _ask(ask: Callable[..., Answer], assistant: Assistant, args: argparse.Namesp
         sources=args.sources,
         since=args.since,
         until=args.until,
+        as_of=args.as_of,
         on_token=_print_token if streaming else None,
     )
     if streaming and answer.draft:
@@ -322,7 +334,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = _config(args)
     eval_set = load_eval_set(args.questions).sample(args.limit, args.seed)
     assistant = _eval_assistant(args, config, eval_set.corpus)
-    report = run(assistant, eval_set, retrieval_only=args.retrieval_only or None)
+    report = run(assistant, eval_set, retrieval_only=args.retrieval_only or None, use_dates=not args.ignore_dates)
     report.meta.update(questions=args.questions, limit=args.limit, seed=args.seed)
     json_path, md_path = report.write(args.out)
     print(report.table())

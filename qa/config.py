@@ -47,6 +47,13 @@ class Config:
     # Questions about the "latest"/"recent" news favour newer articles among the candidates:
     # the newest gains up to this many logits of rerank score (0 turns it off).
     recency_boost: float = 1.0
+    # A question asked as of a day (``ask(as_of=...)``): articles dated after it are left out; the
+    # ``as_of_window_days`` before it are searched on their own too (half the candidates come from
+    # them); after the rerank an article dated that day gains ``as_of_boost`` logits, halved every
+    # ``as_of_half_life_days`` of age (0 turns the gain off). benchmarks/retrieval.py --dates measures it.
+    as_of_window_days: int = 30
+    as_of_boost: float = 3.0
+    as_of_half_life_days: float = 14.0
     # Reading: the sentences of the best ``top_k`` passages, at most ``read_max_sentences`` of them
     # (those sharing most words with the question) scored by the cross-encoder.
     top_k: int = 6

@@ -2,8 +2,9 @@
 
 - JSONL, one object a line: ``question`` (required), ``answers`` (acceptable answers; an
   empty list or ``"answerable": false`` means the right behaviour is to abstain), optional
-  ``id``, ``gold_doc_ids``, ``evidence`` and ``turns`` (a dialogue: a list of such objects
-  asked in one conversation). Common aliases are read too (``qid``, ``answer_text``).
+  ``id``, ``gold_doc_ids``, ``evidence``, ``as_of`` (the day it was asked, ``YYYY-MM-DD``;
+  alias ``question_date``) and ``turns`` (a dialogue: a list of such objects asked in one
+  conversation). Common aliases are read too (``qid``, ``answer_text``).
 - SQuAD JSON (v1.1 and v2.0): its paragraphs are the corpus (id ``<title>-<paragraph>``).
 - HotpotQA JSONL with ``contexts`` (distractor setting): the paragraphs of all questions
   are the corpus, the supporting ones are each question's gold documents.
@@ -27,6 +28,7 @@ from typing import Any
 
 from qa.articles import normalize_text, slug
 from qa.errors import QAError
+from qa.text import parse_date
 from qa.types import Article
 
 
@@ -45,6 +47,7 @@ class Question:
     gold_doc_ids: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
     turns: tuple[Question, ...] = ()
+    as_of: str | None = None  # the day the question was asked (YYYY-MM-DD), when the set says
 
     @property
     def has_gold_text(self) -> bool:
@@ -159,7 +162,8 @@ def _question(record: dict[str, Any], where: str, fallback_id: str) -> Question:
             if not isinstance(turn, dict):
                 raise EvalDataError(f"{where}: turn {i} must be an object")
             parsed.append(_question(turn, f"{where} turn {i}", f"{qid}#{i}"))
-        return Question(qid, " / ".join(t.question for t in parsed), turns=tuple(parsed))
+        day = _day(record.get("as_of", record.get("question_date")), where)
+        return Question(qid, " / ".join(t.question for t in parsed), turns=tuple(parsed), as_of=day)
     question = record.get("question", record.get("question_text"))
     if not isinstance(question, str) or not question.strip():
         raise EvalDataError(f"{where}: missing or empty 'question'")
@@ -174,7 +178,18 @@ def _question(record: dict[str, Any], where: str, fallback_id: str) -> Question:
         answerable=answerable and bool(answers),
         gold_doc_ids=tuple(slug(d) for d in _strings(record.get("gold_doc_ids"), where, "gold_doc_ids")),
         evidence=_strings(record.get("evidence"), where, "evidence"),
+        as_of=_day(record.get("as_of", record.get("question_date")), where),
     )
+
+
+def _day(value: Any, where: str) -> str | None:
+    """The question's ``as_of`` day as ``YYYY-MM-DD`` (None when absent); raises when unreadable."""
+    if value in (None, ""):
+        return None
+    day = parse_date(value) if isinstance(value, str) else None
+    if day is None:
+        raise EvalDataError(f"{where}: 'as_of' {value!r} is not a date (use YYYY-MM-DD)")
+    return day.isoformat()
 
 
 def _check_unique_ids(path: Path, questions: tuple[Question, ...]) -> None:

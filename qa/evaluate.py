@@ -257,11 +257,13 @@ def run(
     retrieval_only: bool | None = None,
     show_progress: bool = True,
     name: str | None = None,
+    use_dates: bool = True,
 ) -> Report:
     """Ask every question (dialogues in one conversation each) and measure the answers.
 
-    Every question is checked before the first is asked, so a bad one fails the run
-    before anything is measured.
+    A question that says when it was asked (``Question.as_of``) is asked as of that day
+    (see ``Assistant.ask``) unless ``use_dates`` is false. Every question is checked
+    before the first is asked, so a bad one fails the run before anything is measured.
     """
     if isinstance(questions, EvalSet):
         name = name or questions.name
@@ -282,7 +284,8 @@ def run(
         for item in items:
             conversation = assistant.chat()
             for turn in item.turns or (item,):
-                rows.append(_run_one(assistant, conversation, turn, retrieval_only))
+                as_of = (turn.as_of or item.as_of) if use_dates else None
+                rows.append(_run_one(assistant, conversation, turn, retrieval_only, as_of))
                 bar.update(1)
     metrics, counts = summarize(rows)
     meta = {
@@ -291,18 +294,21 @@ def run(
         "articles": len(assistant.articles()),
         "passages": len(assistant.index),
         "retrieval_only": retrieval_only,
+        "dated_questions": sum(1 for q in flat if q.as_of) if use_dates else 0,
         "seconds": round(time.perf_counter() - started, 1),
     }
     return Report(name or "questions", metrics, counts, tuple(rows), meta)
 
 
-def _run_one(assistant: Assistant, conversation: Any, question: Question, retrieval_only: bool) -> dict[str, Any]:
+def _run_one(
+    assistant: Assistant, conversation: Any, question: Question, retrieval_only: bool, as_of: str | None
+) -> dict[str, Any]:
     if retrieval_only:
         t0 = time.perf_counter()
-        retrieval = assistant.retrieve(question.question, SEARCH_DEPTH)
+        retrieval = assistant.retrieve(question.question, SEARCH_DEPTH, as_of=as_of)
         row = score_row(question, None, doc_ranking(h.passage.doc_id for h in retrieval.hits))
         row["timings"] = {**retrieval.timings, "total": round(time.perf_counter() - t0, 4)}
         return row
-    answer = conversation.ask(question.question)
-    hits = assistant.search(answer.resolved_question or answer.question, SEARCH_DEPTH)
+    answer = conversation.ask(question.question, as_of=as_of)
+    hits = assistant.search(answer.resolved_question or answer.question, SEARCH_DEPTH, as_of=as_of)
     return score_row(question, answer, doc_ranking(h.passage.doc_id for h in hits))

@@ -5,6 +5,12 @@ Every stage can be switched off in ``Config`` so that it can be measured:
 ``reciprocal_rerank`` mode, one query, no LLM), ``"dense"`` or ``"bm25"``; ``rerank``
 turns the cross-encoder pass over the fused candidates on or off. Questions about the
 "latest" or "recent" news also rank candidates by date.
+
+A question asked *as of* a day (``Filters.as_of``: the day a reader asks, or asked, it) is
+answered as that reader would be: articles dated after it are left out, the news of the
+weeks before it is searched on its own as well as the whole library (the two candidate
+lists interleaved), and after the rerank newer articles gain a little score, halved every
+``as_of_half_life_days`` of age. Old news still answers when it is the better match.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from itertools import zip_longest
 
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
@@ -23,7 +30,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from qa.config import Config
 from qa.index import Hit, PassageIndex
 from qa.models import CrossEncoder, Embedder
-from qa.text import content_stems
+from qa.text import content_stems, parse_date
 from qa.types import Article, Passage
 
 RRF_K = 60
@@ -32,20 +39,6 @@ _RECENT = re.compile(
     r"\b(latest|newest|recent|recently|lately|currently|most recent|this (?:week|month|year)|today|so far)\b",
     re.IGNORECASE,
 )
-_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
-
-
-def parse_date(value: str | date | None) -> date | None:
-    """Read ``YYYY-MM-DD`` (also with ``/`` or ``.``, or a longer ISO timestamp); None if absent."""
-    if value is None or isinstance(value, date):
-        return value
-    match = _DATE.search(value)
-    if not match:
-        return None
-    try:
-        return date(*(int(g) for g in match.groups()))
-    except ValueError:
-        return None
 
 
 def asks_for_recent(question: str) -> bool:
@@ -60,22 +53,29 @@ class Filters:
     sources: tuple[str, ...] = ()
     since: date | None = None
     until: date | None = None
+    # The day the question is asked as of: later articles are left out, recent ones favoured.
+    as_of: date | None = None
 
     @property
     def active(self) -> bool:
         """True when any filter is set."""
-        return bool(self.sources) or self.since is not None or self.until is not None
+        return bool(self.sources) or any(d is not None for d in (self.since, self.until, self.as_of))
 
     def allows(self, article: Article) -> bool:
-        """True when ``article`` passes every filter (an undated article fails a date filter)."""
+        """True when ``article`` passes every filter (an undated article fails a date range but
+        not ``as_of``: nothing says it was written later)."""
         if self.sources and (article.source or "").casefold() not in {s.casefold() for s in self.sources}:
             return False
-        if self.since is None and self.until is None:
+        if self.since is None and self.until is None and self.as_of is None:
             return True
         day = parse_date(article.date)
         if day is None:
-            return False
-        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
+            return self.since is None and self.until is None
+        return (
+            (self.since is None or day >= self.since)
+            and (self.until is None or day <= self.until)
+            and (self.as_of is None or day <= self.as_of)
+        )
 
 
 @dataclass(frozen=True)
@@ -151,18 +151,61 @@ class Retriever:
             doc_ids = [a.doc_id for a in self.index.articles() if filters.allows(a)]
             if not doc_ids:
                 return Retrieval((), {"retrieve": 0.0})
-        rerank, recent = self.config.rerank, self.config.recency_boost > 0 and asks_for_recent(query)
-        head = max(top_k, self.config.rerank_candidates)
-        wanted = head if rerank or recent else top_k
-        candidates = self._candidates(query, wanted, doc_ids)
+        as_of = filters.as_of if filters is not None else None
+        rerank = self.config.rerank
+        recent = as_of is None and self.config.recency_boost > 0 and asks_for_recent(query)
+        # What an answer reads from; a deeper search gets the same first candidates, then more.
+        depth = max(self.config.top_k, self.config.rerank_candidates)
+        candidates = self._gather(query, depth, doc_ids, as_of)
+        if top_k > depth:
+            seen = {h.passage.passage_id for h in candidates}
+            candidates += [h for h in self._gather(query, top_k, doc_ids, as_of) if h.passage.passage_id not in seen]
         retrieved = time.perf_counter()
         timings = {"retrieve": round(retrieved - started, 4)}
         if rerank and candidates:
             candidates = self._rerank(query, candidates)
             timings["rerank"] = round(time.perf_counter() - retrieved, 4)
+        head = self.config.rerank_candidates if rerank else depth  # scored alike, so comparable
+        if as_of is not None and rerank and self.config.as_of_boost > 0:
+            candidates = self._favour_as_of(candidates[:head], as_of) + candidates[head:]
         if recent:
             candidates = self._favour_recent(candidates[:head], rerank) + candidates[head:]
         return Retrieval(tuple(candidates[:top_k]), timings)
+
+    def _gather(self, query: str, wanted: int, doc_ids: list[str] | None, as_of: date | None) -> list[Hit]:
+        if as_of is not None and doc_ids is not None:
+            return self._as_of_candidates(query, wanted, doc_ids, as_of)
+        return self._candidates(query, wanted, doc_ids)
+
+    def _day(self, doc_id: str) -> date | None:
+        return parse_date(self.index.article(doc_id).date)
+
+    def _as_of_candidates(self, query: str, wanted: int, doc_ids: list[str], as_of: date) -> list[Hit]:
+        """The candidates from the ``as_of_window_days`` before ``as_of`` interleaved with
+        those from every article allowed (the recent one first at each rank)."""
+        start = as_of - timedelta(days=self.config.as_of_window_days)
+        recent_ids = [d for d in doc_ids if (day := self._day(d)) is not None and day >= start]
+        everything = self._candidates(query, wanted, doc_ids)
+        if not recent_ids or len(recent_ids) == len(doc_ids):
+            return everything
+        recent = self._candidates(query, wanted, recent_ids)
+        merged: dict[str, Hit] = {}
+        for pair in zip_longest(recent, everything):
+            for hit in pair:
+                if hit is not None:
+                    merged.setdefault(hit.passage.passage_id, hit)
+        return list(merged.values())
+
+    def _favour_as_of(self, candidates: list[Hit], as_of: date) -> list[Hit]:
+        """Add ``as_of_boost`` logits to reranked candidates dated ``as_of``, halved every
+        ``as_of_half_life_days`` before it (undated articles gain nothing), and reorder."""
+        boost, half_life = self.config.as_of_boost, max(self.config.as_of_half_life_days, 1e-6)
+        scored = []
+        for hit in candidates:
+            day = self._day(hit.passage.doc_id)
+            gain = 0.0 if day is None else boost * 0.5 ** (max((as_of - day).days, 0) / half_life)
+            scored.append(Hit(hit.passage, hit.score + gain))
+        return sorted(scored, key=lambda h: -h.score)
 
     def _candidates(self, query: str, wanted: int, doc_ids: list[str] | None) -> list[Hit]:
         mode = self.config.retrieval

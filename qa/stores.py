@@ -238,7 +238,8 @@ class IdMapFaissStore(FaissMapVectorStore):
         allowed = None
         limit = self._faiss_index.ntotal
         if query.node_ids is not None:
-            ids = [self._node_id_to_faiss_id_map[n] for n in query.node_ids if n in self._node_id_to_faiss_id_map]
+            known = self._node_id_to_faiss_id_map  # once: each attribute access goes through pydantic
+            ids = [faiss_id for faiss_id in map(known.get, query.node_ids) if faiss_id is not None]
             allowed, limit = np.asarray(ids, dtype=np.int64), len(ids)
         top_k = min(query.similarity_top_k or 0, limit)
         if top_k <= 0:

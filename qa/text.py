@@ -1,10 +1,12 @@
-"""Small text helpers shared by retrieval and reading: function words and crude stems."""
+"""Small text helpers shared by retrieval and reading: function words, crude stems, dates."""
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 _WORDS = re.compile(r"[A-Za-z0-9]+")
+_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 
 # Words that carry no topic (and that are capitalised only because they start a question).
 FUNCTION_WORDS = frozenset(
@@ -25,3 +27,16 @@ FUNCTION_WORDS = frozenset(
 def content_stems(text: str) -> set[str]:
     """Return the crude stems (first five letters, lower case) of the content words of ``text``."""
     return {w[:5] for w in (m.group().lower() for m in _WORDS.finditer(text)) if w not in FUNCTION_WORDS}
+
+
+def parse_date(value: str | date | None) -> date | None:
+    """Read ``YYYY-MM-DD`` (also with ``/`` or ``.``, or a longer ISO timestamp); None if absent."""
+    if value is None or isinstance(value, date):
+        return value
+    match = _DATE.search(value)
+    if not match:
+        return None
+    try:
+        return date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None

@@ -302,6 +302,7 @@ class ChatPage:
         since: str | None = "",
         until: str | None = "",
         strictness: float | None = None,
+        as_of: str | None = "",
         reader: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Answer ``message`` in this session's conversation, streaming the answer sentence by sentence.
@@ -318,6 +319,7 @@ class ChatPage:
             "sources": sources or None,
             "since": since or None,
             "until": until or None,
+            "as_of": as_of or None,
             "reader": reader or None,
             "strictness": None if strictness is None else float(strictness),
         }
@@ -357,6 +359,7 @@ class ChatPage:
         since: str = "",
         until: str = "",
         strictness: float | None = None,
+        as_of: str = "",
     ) -> dict:
         """Answer one question without a conversation; returns the Answer as a dict (or ``error``)."""
         try:
@@ -365,6 +368,7 @@ class ChatPage:
                 sources=sources or None,
                 since=since or None,
                 until=until or None,
+                as_of=as_of or None,
                 strictness=None if strictness is None else float(strictness),
             )
         except QAError as exc:
@@ -478,6 +482,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         )
                         since_filter = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
                         until_filter = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
+                        as_of_filter = gr.Textbox(
+                            label="As of (YYYY-MM-DD or today): leave out later news, favour the weeks before",
+                            max_lines=1,
+                            elem_id="qa-as-of",
+                        )
                     strictness = gr.Slider(
                         0.0,
                         1.0,
@@ -524,7 +533,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         remove_btn = gr.Button("Remove", variant="stop", elem_id="qa-remove")
                 status = gr.Markdown(elem_id="qa-library-status")
 
-        chat_in = [question, chatbot, turns, source_filter, since_filter, until_filter, strictness]
+        chat_in = [question, chatbot, turns, source_filter, since_filter, until_filter, strictness, as_of_filter]
         if reader_choice is not None:
             chat_in.append(reader_choice)
         chat_out = [question, chatbot, turns, sources, export]

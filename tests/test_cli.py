@@ -94,6 +94,18 @@ def test_incremental_index_list_and_remove(tmp_path: Path) -> None:
     assert rebuilt.returncode == 0 and "Indexed 1 article(s)" in rebuilt.stdout
 
 
+def test_ask_as_of_a_day(seed_index_dir: Path) -> None:
+    """The seed article is dated 2021-08-16: asked as of the day before, the articles do not say yet."""
+    question = "What did China say about the Taliban?"
+    before = run("ask", question, "--index", str(seed_index_dir), "--as-of", "2021-08-15", "--json")
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["abstained"]
+    after = run("ask", question, "--index", str(seed_index_dir), "--as-of", "2021-08-20", "--json")
+    assert not json.loads(after.stdout)["abstained"]
+    bad = run("ask", question, "--index", str(seed_index_dir), "--as-of", "soon")
+    assert bad.returncode != 0 and "as_of='soon' is not a date" in bad.stderr
+
+
 def test_output_cut_short_by_a_pipe_is_no_crash(seed_index_dir: Path) -> None:
     """`qa ask ... | head`: the reader may leave before the answer is written (here at once); no traceback."""
     command = f"{QA} ask 'What did China say about the Taliban?' --index {seed_index_dir}"

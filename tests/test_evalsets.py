@@ -49,7 +49,7 @@ def test_jsonl_questions_with_aliases_abstentions_and_dialogues(tmp_path: Path) 
         tmp_path / "q.jsonl",
         [
             {"id": "one", "question": "Who?", "answers": ["Ann"], "gold_doc_ids": ["doc 1"], "evidence": "Ann said"},
-            {"qid": "two", "question": "Which show?", "answer_text": ["“Squid Game”"]},
+            {"qid": "two", "question": "Which show?", "answer_text": ["“Squid Game”"], "question_date": "2022/06/16"},
             {"question": "Unknown?", "answers": []},
             {"question": "Also unknown?", "answers": ["x"], "answerable": False},
             {
@@ -65,7 +65,8 @@ def test_jsonl_questions_with_aliases_abstentions_and_dialogues(tmp_path: Path) 
     assert s.format == "jsonl" and len(s.questions) == 5 and s.corpus is None
     one, two, three, four, dlg = s.questions
     assert (one.id, one.answers, one.gold_doc_ids, one.evidence) == ("one", ("Ann",), ("doc-1",), ("Ann said",))
-    assert two.id == "two" and two.answers == ("“Squid Game”",)
+    assert two.id == "two" and two.answers == ("“Squid Game”",) and two.as_of == "2022-06-16"
+    assert one.as_of is None
     assert not three.answerable and three.id == "q3"  # no id: q<line>
     assert not four.answerable and four.answers == ()
     assert [t.question for t in dlg.turns] == ["What did China say?", "Who said that?"]
@@ -140,6 +141,7 @@ def test_beir_folder_retrieval_only_unless_queries_have_answers(tmp_path: Path) 
         (['{"question": "q?", "answers": 5}'], ":1: 'answers' must be"),
         (['{"question": "q?", "answerable": "no"}'], ":1: 'answerable' must be"),
         (['{"question": "q?", "turns": []}'], ":1: 'turns' must be"),
+        (['{"question": "q?", "as_of": "last week"}'], ":1: 'as_of' 'last week' is not a date"),
         (['["a list"]'], ":1: expected a JSON object"),
         (['{"id": "x", "question": "a?"}', '{"id": "x", "question": "b?"}'], "'x' is used twice"),
     ],

@@ -21,7 +21,7 @@ from qa.evaluate import (
     summarize,
 )
 from qa.models import Models
-from qa.types import Answer, Citation, Evidence
+from qa.types import Answer, Article, Citation, Evidence
 
 from .conftest import DATA
 from .test_cli import QA
@@ -155,6 +155,25 @@ def test_retrieval_only_run_over_a_beir_folder(tmp_path: Path, config: Config, m
     assert report.meta["retrieval_only"] is True
     assert report.metrics["retrieval_recall@1"] == 1.0 and report.metrics["mrr@10"] == 1.0
     assert "accuracy" not in report.metrics and "answer" not in report.rows[0]
+
+
+def test_dated_questions_are_asked_as_of_their_day(config: Config, models: Models) -> None:
+    corpus = [
+        Article("opening", "Bridge opens", "The mayor opened a new bridge over the river on Tuesday.", date="2022-06-14"),
+        Article("school", "School", "A new school for 600 pupils was built in the north of the city.", date="2022-01-03"),
+    ]
+    assistant = Assistant.build(corpus, None, config, models, show_progress=False)
+    questions = [
+        Question("early", "Who opened the new bridge?", ("mayor",), gold_doc_ids=("opening",), as_of="2022-06-01"),
+        Question("late", "Who opened the new bridge?", ("mayor",), gold_doc_ids=("opening",), as_of="2022-06-20"),
+    ]
+    dated = run(assistant, questions, show_progress=False)
+    early, late = dated.rows
+    assert early["abstained"] and early["recall@10"] == 0.0  # the bridge opened after it was asked
+    assert not late["abstained"] and late["recall@1"] == 1.0
+    assert dated.meta["dated_questions"] == 2
+    undated = run(assistant, questions, show_progress=False, use_dates=False)
+    assert not any(row["abstained"] for row in undated.rows) and undated.meta["dated_questions"] == 0
 
 
 def test_bad_question_fails_before_anything_runs(assistant: Assistant) -> None:

@@ -116,3 +116,68 @@ def test_filter_and_date_helpers() -> None:
     undated = Article("x", "t", "text")
     assert not Filters(since=date(2020, 1, 1)).allows(undated)
     assert Filters(sources=("Wire",)).allows(Article("y", "t", "text", source="wire"))
+
+
+NEWS = [
+    Article("bridge-2019", "Riverton plans a bridge", "The mayor of Riverton announced plans for a new bridge over the river.", date="2019-05-01"),
+    Article("bridge-2021", "Bridge delayed", "Riverton's bridge over the river was delayed by a dispute over the budget.", date="2021-03-01"),
+    Article("bridge-2022", "Bridge opens", "Crowds cheered as the new Riverton bridge opened to traffic on Friday.", date="2022-06-10"),
+    Article("bridge-later", "Bridge closes", "The new Riverton bridge over the river closed for repairs after cracks appeared.", date="2022-07-01"),
+    Article("lighthouse", "Keeper retires", "The keeper of the Gull Point lighthouse retired after forty years of service.", date="2015-04-02"),
+    Article("lamp-notes", "Lamp notes", "The Gull Point lighthouse lamp is cleaned by hand every spring."),
+]
+AS_OF = "2022-06-16"
+
+
+@pytest.fixture(scope="module")
+def news(models: Models) -> Assistant:
+    return Assistant.build(NEWS, None, Config(), models, show_progress=False)
+
+
+def test_as_of_leaves_out_later_articles_and_favours_recent_ones(news: Assistant) -> None:
+    question = "What news is there about the Riverton bridge?"
+    assert "bridge-later" in ids(news, question, 6)
+    assert ids(news, question, 1, until=AS_OF) == ["bridge-2019"]
+    dated = news.search(question, 6, as_of=AS_OF)
+    assert "bridge-later" not in [h.passage.doc_id for h in dated]
+    assert dated[0].passage.doc_id == "bridge-2022"
+    # The gain: as_of_boost logits for a story of that day, halved every as_of_half_life_days of age.
+    flat = Assistant(news.index, Config(as_of_boost=0.0), news.models)
+    flat.search(question, 6)  # the same batch as above: INT8 activations are quantised per batch
+    plain = {h.passage.doc_id: h.score for h in flat.search(question, 6, as_of=AS_OF)}
+    for hit in dated:
+        day = parse_date(news.article(hit.passage.doc_id).date)
+        gain = 0.0 if day is None else 3.0 * 0.5 ** ((date(2022, 6, 16) - day).days / 14)
+        assert hit.score == pytest.approx(plain[hit.passage.doc_id] + gain, abs=1e-4)
+    # A clearly better older match still comes first.
+    assert ids(news, "What happened to the Riverton bridge over the river?", 1, as_of=AS_OF) == ["bridge-2021"]
+    answer = news.ask(question, as_of=AS_OF)
+    assert answer.citations and all(c.doc_id != "bridge-later" for c in answer.citations)
+
+
+def test_as_of_still_finds_old_and_undated_news(news: Assistant) -> None:
+    assert ids(news, "Who retired from the Gull Point lighthouse?", 1, as_of=AS_OF) == ["lighthouse"]
+    assert ids(news, "How is the Gull Point lighthouse lamp cleaned?", 1, as_of=AS_OF) == ["lamp-notes"]
+    assert ids(news, "Riverton bridge", 6, as_of="2019-06-01")[0] == "bridge-2019"
+    assert ids(news, "Riverton bridge", 6, as_of="2000-01-01") == ["lamp-notes"]  # only the undated one is left
+    found = ids(news, "Gull Point lighthouse", 6, as_of="today", since="2016-01-01")
+    assert "bridge-later" in found and not {"lighthouse", "lamp-notes"} & set(found)  # undated fails a date range
+    with pytest.raises(InvalidQuestionError, match="as_of"):
+        news.search("Riverton bridge", as_of="next week")
+
+
+def test_as_of_searches_the_recent_weeks_on_their_own(models: Models) -> None:
+    """When older stories fill the library's best candidates, the recent weeks are searched too."""
+    older = [
+        Article(f"bridge-{year}", "Riverton bridge", f"In {year} the mayor of Riverton announced a new bridge over the river "
+                f"and said the Riverton bridge over the river would be built.", date=f"{year}-05-01")
+        for year in (2016, 2017, 2018, 2019)
+    ]
+    recent = Article("opening", "Crowds", "Crowds cheered on Friday as traffic crossed the new span in Riverton.", date="2022-06-10")
+    narrow = Config(candidates=2, rerank_candidates=2, top_k=2, as_of_boost=0.0)
+    assistant = Assistant.build([*older, recent], None, narrow, models, show_progress=False)
+    question = "What did the mayor of Riverton announce about a new bridge over the river?"
+    assert "opening" not in ids(assistant, question, 2, until=AS_OF)
+    assert "opening" in ids(assistant, question, 2, as_of=AS_OF)
+    # A deeper search starts with the same candidates as the answer reads.
+    assert ids(assistant, question, 5, as_of=AS_OF)[:2] == ids(assistant, question, 2, as_of=AS_OF)

@@ -47,6 +47,10 @@ def test_ask_endpoint_returns_cited_answer(server: str) -> None:
     assert filtered["abstained"] and filtered["citations"] == []  # the seed is dated 2021-08-16
     bad = client.predict(CHINA, [], "soon", "", api_name="/ask")
     assert "not a date" in bad["error"]
+    before = client.predict(CHINA, [], "", "", 0.32, "2021-08-15", api_name="/ask")  # as of the day before
+    assert before["abstained"] and not client.predict(CHINA, [], "", "", 0.32, "today", api_name="/ask")["abstained"]
+    _, chat, _, _ = client.predict(CHINA, [], [], "", "", 0.32, "2021-08-15", api_name="/chat")
+    assert "do not answer" in text_of(chat[-1])
 
 
 def test_abstention_explains_itself_and_the_strictness_setting_moves_it(server: str) -> None:
