@@ -15,7 +15,7 @@ import sys
 from qa.auth import add_auth_arguments, read_credentials
 from qa.config import Config
 from qa.errors import QAError
-from qa.ui import serve
+from qa.models import warm_models
 
 
 def main() -> int:
@@ -34,7 +34,10 @@ def main() -> int:
     try:
         auth = read_credentials(args.auth, args.auth_file, os.environ)
         config = Config.from_env(index_dir=args.index_dir, store=args.store)
-        serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth)
+        models = warm_models(config)  # they load while the web framework is imported
+        from qa.ui import serve
+
+        serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth, models=models)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

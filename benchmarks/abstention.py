@@ -244,8 +244,8 @@ def row_signals(row: dict[str, Any], cross_encoder: CrossEncoder) -> Signals:
     ranked = [Scored(float(s), t, d) for s, t, d in row["evidence"]]
     hits = [Retrieved(float(s), t, title, d) for s, t, title, d in row["hits"]]
 
-    def rescore(question: str, sentence: str) -> float:
-        return float(cross_encoder.score(question, [sentence])[0])
+    def rescore(questions: list[str], sentence: str) -> list[float]:
+        return cross_encoder.score_pairs([(q, sentence) for q in questions]).tolist()
 
     return signals(row["question"], ranked, hits, row["key_terms"], rescore)
 

@@ -197,16 +197,16 @@ def signals(
     ranked: Sequence[Scored],
     hits: Sequence[Retrieved],
     terms: Sequence[str],
-    rescore: Callable[[str, str], float] | None = None,
+    rescore: Callable[[Sequence[str], str], Sequence[float]] | None = None,
     absent: Sequence[str] | None = None,
 ) -> Signals:
     """Return the signals of ``question`` given the reader's ``ranked`` sentences and the ``hits``.
 
     ``terms`` are the names the evidence must mention (``key_terms`` of the question) and
     ``absent`` those of them it lacks (default: ``absent_terms(terms, hits)``);
-    ``rescore(question, sentence)`` is the cross-encoder that scored ``ranked``: with it,
-    each question word the best sentence lacks is dropped in turn and the sentence scored
-    again. A big rise means the word contradicts the sentence ("negative" against
+    ``rescore(questions, sentence)`` is the cross-encoder that scored ``ranked`` (a score per
+    question): with it, each question word the best sentence lacks is dropped in turn and the
+    sentence scored again. A big rise means the word contradicts the sentence ("negative" against
     "positive"); a paraphrase barely moves the score."""
     evidence = evidence_text(hits)
     absent = absent_terms(terms, hits) if absent is None else absent
@@ -221,7 +221,7 @@ def signals(
     lacking = uncovered_words(question, best.text) if best.text else []
     gain = 0.0
     if rescore is not None and lacking:
-        gain = max(rescore(without(question, w), best.text) for w in lacking) - best.score
+        gain = max(rescore([without(question, w) for w in lacking], best.text)) - best.score
     return Signals(
         best=scores[0],
         gap=scores[0] - scores[1] if len(scores) > 1 else 0.0,

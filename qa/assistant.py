@@ -205,13 +205,17 @@ class Assistant:
 
     @classmethod
     def load_or_build(
-        cls, index_dir: str | Path, seed_paths: Iterable[str | Path], config: Config | None = None
+        cls,
+        index_dir: str | Path,
+        seed_paths: Iterable[str | Path],
+        config: Config | None = None,
+        models: Models | None = None,
     ) -> Assistant:
         """Load ``index_dir``, or build it from ``seed_paths`` when it holds no index yet."""
         if index_exists(index_dir):
-            return cls.load(index_dir, config)
+            return cls.load(index_dir, config, models)
         log.info("No index in %s yet: building it from %s", index_dir, ", ".join(map(str, seed_paths)))
-        return cls.from_articles(seed_paths, index_dir=index_dir, config=config)
+        return cls.from_articles(seed_paths, index_dir=index_dir, config=config, models=models)
 
     # ---- updates -------------------------------------------------------------------
     @_exclusive

@@ -320,10 +320,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     auth = read_credentials(args.auth, args.auth_file, os.environ)  # a bad login fails before any model loads
-    from qa.ui import serve
+    from qa.models import warm_models
 
     config = _config(args)
-    serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth)
+    models = warm_models(config)  # they load while the web framework is imported
+    from qa.ui import serve
+
+    serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth, models=models)
     return 0
 
 

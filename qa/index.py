@@ -39,10 +39,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from llama_index.core import Settings, StorageContext, VectorStoreIndex, load_index_from_storage
+import orjson
+from llama_index.core import Settings, StorageContext, VectorStoreIndex
+from llama_index.core.data_structs import IndexDict
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.retrievers import VectorIndexRetriever
+from llama_index.core.storage.docstore import SimpleDocumentStore
+from llama_index.core.storage.index_store import SimpleIndexStore
+from llama_index.core.storage.kvstore import SimpleKVStore
 from llama_index.core.schema import (
     NodeRelationship,
     NodeWithScore,
@@ -364,13 +369,15 @@ class PassageIndex:
             vector_store = stores.open_store(
                 store, folder, int(manifest["dimension"]), int(manifest["passages"]), index_dir, config
             )
-            storage = StorageContext.from_defaults(vector_store=vector_store, persist_dir=str(folder))
+            storage, struct = _read_storage(folder, vector_store)
             embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
-            index = load_index_from_storage(storage, embed_model=embed_model, store_nodes_override=True)
+            index = VectorStoreIndex(
+                index_struct=struct, storage_context=storage, embed_model=embed_model, store_nodes_override=True
+            )
             articles: dict[str, Article] = {}
-            with open(folder / ARTICLES, encoding="utf-8") as fh:
+            with open(folder / ARTICLES, "rb") as fh:
                 for line in fh:
-                    article = Article(**json.loads(line))
+                    article = Article(**orjson.loads(line))
                     articles[article.doc_id] = article
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise CorruptIndexError(index_dir, f"{type(exc).__name__}: {exc}") from exc
@@ -600,6 +607,28 @@ def current_version(index_dir: str | Path) -> Path:
 def index_exists(index_dir: str | Path) -> bool:
     """Return True when ``index_dir`` holds an index (a ``CURRENT`` pointer, or a manifest)."""
     return (Path(index_dir) / CURRENT).is_file() or (Path(index_dir) / MANIFEST).is_file()
+
+
+def _read_storage(folder: Path, vector_store: Any) -> tuple[StorageContext, IndexDict]:
+    """llama-index's docstore and index store of a version folder, and its vector index's structure.
+
+    The same files ``StorageContext.from_defaults(persist_dir=...)`` and
+    ``load_index_from_storage`` read, parsed with orjson, and the structure (a map of 20k
+    passage ids for 1,663 articles) built directly rather than through dataclasses-json:
+    about a second less of cold start on that index.
+    """
+    docstore = SimpleDocumentStore(SimpleKVStore(orjson.loads((folder / "docstore.json").read_bytes())))
+    stored = orjson.loads((folder / "index_store.json").read_bytes())
+    structs = list(stored.get("index_store/data", {}).values())
+    if len(structs) != 1 or structs[0].get("__type__") != "vector_store":
+        raise ValueError("index_store.json does not hold exactly one vector index")
+    data = structs[0]["__data__"]
+    data = orjson.loads(data) if isinstance(data, str) else data
+    struct = IndexDict(index_id=data["index_id"], summary=data.get("summary"), nodes_dict=dict(data["nodes_dict"]))
+    storage = StorageContext.from_defaults(
+        docstore=docstore, index_store=SimpleIndexStore(SimpleKVStore(stored)), vector_store=vector_store
+    )
+    return storage, struct
 
 
 def read_manifest(folder: Path, index_dir: str | None = None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL, MINILM_EMBED_MODEL
+from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL, MINILM_EMBED_MODEL, Config
 from qa.errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -320,30 +320,33 @@ class CrossEncoder:
 
     def score(self, question: str, passages: Sequence[str], max_length: int | None = None) -> np.ndarray:
         """Return one relevance logit per passage; pairs are cut to ``max_length`` word pieces."""
-        if not passages:
+        return self.score_pairs([(question, p) for p in passages], max_length)
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]], max_length: int | None = None) -> np.ndarray:
+        """Return one relevance logit per (question, passage) pair, in one pass where the batch allows."""
+        if not pairs:
             return np.zeros(0, dtype=np.float32)
-        self.pairs_scored += len(passages)
-        if self._st is not None:
-            pairs = [(question, p) for p in passages]  # sentence-transformers truncates to its own max_length
+        self.pairs_scored += len(pairs)
+        if self._st is not None:  # sentence-transformers truncates to its own max_length
             return np.asarray(
-                self._st.predict(pairs, batch_size=self.batch_size, show_progress_bar=False), dtype=np.float32
+                self._st.predict(list(pairs), batch_size=self.batch_size, show_progress_bar=False), dtype=np.float32
             ).reshape(-1)
         out: list[np.ndarray] = []
         # Sorting by length keeps padding small within each batch.
-        order = np.argsort([len(p) for p in passages], kind="stable")
+        order = np.argsort([len(q) + len(p) for q, p in pairs], kind="stable")
         for i in range(0, len(order), self.batch_size):
-            batch = [passages[j] for j in order[i : i + self.batch_size]]
-            out.append(self._run_onnx(question, batch, max_length or self.max_length))
-        scores = np.empty(len(passages), dtype=np.float32)
+            batch = [pairs[j] for j in order[i : i + self.batch_size]]
+            out.append(self._run_onnx(batch, max_length or self.max_length))
+        scores = np.empty(len(pairs), dtype=np.float32)
         scores[order] = np.concatenate(out)
         return scores
 
-    def _run_onnx(self, question: str, batch: list[str], max_length: int) -> np.ndarray:
+    def _run_onnx(self, batch: list[tuple[str, str]], max_length: int) -> np.ndarray:
         with self._lock:  # tokenizers' padding/truncation settings are shared state
             # longest_first: the passage is cut first, and a question too long to leave room for
             # any passage is cut too ("only_second" raises on it).
             self._tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
-            encodings = self._tokenizer.encode_batch([(question, p) for p in batch])
+            encodings = self._tokenizer.encode_batch(batch)
         logits = self._session.run(None, _feeds(encodings, self._input_names))[0]
         return np.asarray(logits, dtype=np.float32)[:, 0]
 
@@ -381,3 +384,22 @@ class Models:
                 log.info("Loading cross-encoder %s", self.cross_encoder_name)
                 self._cross_encoder = CrossEncoder(self.cross_encoder_name)
             return self._cross_encoder
+
+    def warm(self) -> None:
+        """Load both models and run each once (a first run allocates its buffers): a server
+        calls this in a thread while it starts, so its first answer does not wait for them."""
+        try:
+            self.embedder().encode_queries(["warm up"])
+            self.cross_encoder().score("warm up", ["Warm up."])
+        except Exception:  # noqa: BLE001 - the first question reports a model that cannot load
+            log.warning("Could not load the models ahead of the first question", exc_info=True)
+
+
+def warm_models(config: Config) -> Models:
+    """Return the models of ``config``, loading (``Models.warm``) in a thread meanwhile.
+
+    A server starts this first: its models load while it imports its web framework, reads
+    the index and builds its page (ONNX Runtime does much of its work outside the GIL)."""
+    models = Models(config.embed_model, config.cross_encoder, config.embed_batch_size)
+    threading.Thread(target=models.warm, name="warm-models", daemon=True).start()
+    return models

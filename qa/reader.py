@@ -109,8 +109,8 @@ class SentenceReader:
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
         return Reading(text, citations, False, best, (), evidence, confidence)
 
-    def _rescore(self, question: str, sentence: str) -> float:
-        return float(self.cross_encoder.score(question, [sentence])[0])
+    def _rescore(self, questions: Sequence[str], sentence: str) -> list[float]:
+        return self.cross_encoder.score_pairs([(q, sentence) for q in questions]).tolist()
 
     def _choose(self, ranked: Sequence[tuple[float, Sentence]]) -> list[tuple[float, Sentence]]:
         """The answer sentences: the best, and those close to it that are not redundant."""

@@ -27,6 +27,7 @@ from qa.auth import Credentials, exposure_warning
 from qa.config import Config
 from qa.errors import QAError
 from qa.llm import LLMSpec
+from qa.models import Models, warm_models
 from qa.reader import NEAREST
 from qa.types import Answer, Article, Citation, removed_note
 
@@ -451,7 +452,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     """Return the chat page for ``assistant``; launch it with ``launch_options()``."""
     page = ChatPage(assistant)
     library = assistant.library()
-    with gr.Blocks(title="Newsdesk QA") as app:
+    # No telemetry: the assistant works offline and its questions stay on this machine.
+    with gr.Blocks(title="Newsdesk QA", analytics_enabled=False) as app:
         header = gr.Markdown(header_markdown(library), elem_id="qa-header")
         turns = gr.State(())
         seen = gr.State("")
@@ -484,6 +486,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         until_filter = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
                         as_of_filter = gr.Textbox(
                             label="As of (YYYY-MM-DD or today): leave out later news, favour the weeks before",
+                            value="",
                             max_lines=1,
                             elem_id="qa-as-of",
                         )
@@ -579,15 +582,19 @@ def serve(
     port: int = 7860,
     seed_paths: Sequence[str] = ("seeds",),
     auth: Credentials | None = None,
+    models: Models | None = None,
 ) -> None:
     """Load (or build from ``seed_paths``) the index and serve the chat page until stopped.
 
+    ``models`` (default: ``warm_models(config)``) are the models to answer with.
     With ``auth`` (user, password) pairs, the page and its API require a login. Serving a
     non-loopback ``host`` without one (or with one over plain HTTP) logs a warning first.
     """
     if warning := exposure_warning(host, auth):
         log.warning(warning)
-    assistant = Assistant.load_or_build(config.index_dir, seed_paths, config)
+    if models is None:
+        models = warm_models(config)
+    assistant = Assistant.load_or_build(config.index_dir, seed_paths, config, models)
     app = build_app(assistant)
     log.info("Serving on http://%s:%d%s", host, port, f" (login required: {len(auth)} user(s))" if auth else "")
     app.queue(default_concurrency_limit=4).launch(
