@@ -41,6 +41,7 @@ MODES = {
         "rerank_candidates": 30,
         "rerank_max_tokens": 256,
         "rerank_focus": False,
+        "rerank_rank_weight": 0.0,
     },
     "hybrid+rerank": {"retrieval": "hybrid", "rerank": True},
 }
@@ -106,6 +107,11 @@ def main() -> int:
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
     parser.add_argument("--quick", action="store_true", help="100 questions a set")
     parser.add_argument("--no-throughput", action="store_true", help="skip the indexing throughput run")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="replace only the rows run in the last results (out/retrieval.json) and rewrite RESULTS-retrieval.md",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     data, out = Path(args.data), Path(args.out)
@@ -115,6 +121,9 @@ def main() -> int:
     config = Config.from_env()
     models = Models(config.embed_model, config.cross_encoder)
     results: dict[str, dict] = {}
+    previous = out / "retrieval.json"
+    if args.update and previous.is_file():
+        results = json.loads(previous.read_text())
     for name in args.sets:
         eval_set, base = load_index(name, data, out, config, models)
         if args.quick:
@@ -144,9 +153,9 @@ def main() -> int:
         print("indexing:", results["indexing"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "retrieval.json").write_text(json.dumps(results, indent=2))
-    table = markdown(results, "python benchmarks/retrieval.py" + (" --quick" if args.quick else ""))
+    table = markdown(results, " ".join(["python benchmarks/retrieval.py", *sys.argv[1:]]))
     print(table)
-    if not args.quick and set(args.sets) == set(SETS) and set(args.modes) == set(MODES):
+    if not args.quick and (args.update or (set(args.sets) == set(SETS) and set(args.modes) == set(MODES))):
         (ROOT / "benchmarks" / "RESULTS-retrieval.md").write_text(table)
     return 0
 
@@ -162,7 +171,9 @@ def markdown(results: dict[str, dict], command: str) -> str:
         "(30 whole passages, up to 256 word pieces each) is measured on 100 of the RealtimeQA questions; "
         "the default rerank reads 16 query-focused windows of about 96 word pieces. Rows marked "
         f"'{AS_OF[2:]}' ask each RealtimeQA question as of the day it was asked (its `question_date`: "
-        "`ask(as_of=...)`, later articles left out, the weeks before favoured); the others ignore that date.",
+        "`ask(as_of=...)`, later articles left out, the weeks before favoured); the others ignore that date. "
+        "The default rerank orders by logit - 1.5 ln(1 + fused place); the naive one by the logit alone."
+        + (" Rows this command did not run are those of the run before it (`out/retrieval.json`)." if "--update" in command else ""),
         "",
         "| set | mode | " + " | ".join(COLUMNS) + " |",
         "|---|---|" + "---|" * len(COLUMNS),

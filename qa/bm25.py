@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +60,9 @@ class BM25Index:
         bm25 = bm25s.BM25.load(str(folder), mmap=False) if ids else None
         return cls(bm25, ids)
 
-    def search(self, query: str, top_k: int, allowed: Collection[str] | None = None) -> list[tuple[str, float]]:
-        """Return up to ``top_k`` (passage id, score) pairs with a positive score, best first."""
+    def search(self, query: str, top_k: int, rows: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Return up to ``top_k`` (passage id, score) pairs with a positive score, best first;
+        ``rows`` (positions in ``ids``) restricts the search to those passages."""
         import bm25s
 
         if self._bm25 is None or top_k <= 0:
@@ -70,10 +71,11 @@ class BM25Index:
         if not tokens.vocab:
             return []
         mask = None
-        if allowed is not None:
-            mask = np.fromiter((i in allowed for i in self.ids), dtype=np.float32, count=len(self.ids))
-            if not mask.any():
+        if rows is not None:
+            if not len(rows):
                 return []
+            mask = np.zeros(len(self.ids), dtype=np.float32)
+            mask[rows] = 1.0
         k = min(top_k, len(self.ids))
         docs, scores = self._bm25.retrieve(tokens, k=k, weight_mask=mask, show_progress=False, n_threads=1)
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]

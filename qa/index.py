@@ -155,6 +155,7 @@ class PassageIndex:
         self.version = version  # the version folder this index was read from or last written to
         self._lock = threading.RLock()  # searches never see a half-applied update
         self._bm25 = bm25 if bm25 is not None else self._build_bm25()
+        self._by_article: tuple[BM25Index, dict[str, tuple[list[str], np.ndarray]]] | None = None
         stores.keep_only_known(index.vector_store, index.index_struct.nodes_dict.__contains__)
 
     def _build_bm25(self) -> BM25Index:
@@ -441,19 +442,32 @@ class PassageIndex:
 
     def bm25_search(self, query: str, top_k: int, doc_ids: Collection[str] | None = None) -> list[NodeWithScore]:
         """BM25's best passages for ``query`` (as docstore nodes), optionally within ``doc_ids``."""
-        allowed = None if doc_ids is None else set(self.node_ids(doc_ids))
         with self._lock:
-            found = self._bm25.search(query, top_k, allowed)
+            rows = None
+            if doc_ids is not None:
+                table = self._passages_by_article()
+                rows = np.concatenate([table[d][1] for d in doc_ids if d in table] or [np.zeros(0, np.int64)])
+            found = self._bm25.search(query, top_k, rows)
             return [NodeWithScore(node=self._index.docstore.get_node(i), score=score) for i, score in found]
 
     def node_ids(self, doc_ids: Collection[str]) -> list[str]:
         """The passage ids of some articles."""
-        out: list[str] = []
-        for doc_id in doc_ids:
-            info = self._index.docstore.get_ref_doc_info(doc_id)
-            if info is not None:
-                out.extend(info.node_ids)
-        return out
+        table = self._passages_by_article()
+        return [n for d in doc_ids if d in table for n in table[d][0]]
+
+    def _passages_by_article(self) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Each article's passage ids and their rows in BM25, read once per version of the
+        passages (every write that changes them builds a new BM25 index)."""
+        with self._lock:
+            if self._by_article is None or self._by_article[0] is not self._bm25:
+                rows = {pid: i for i, pid in enumerate(self._bm25.ids)}
+                table = {}
+                for doc_id in self._articles:
+                    info = self._index.docstore.get_ref_doc_info(doc_id)
+                    nodes = list(info.node_ids) if info is not None else []
+                    table[doc_id] = (nodes, np.array([rows[n] for n in nodes if n in rows], dtype=np.int64))
+                self._by_article = (self._bm25, table)
+            return self._by_article[1]
 
     def hit(self, node: NodeWithScore) -> Hit:
         """A retrieved llama-index node as a ``Hit`` on our ``Passage``."""

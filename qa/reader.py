@@ -79,7 +79,7 @@ class SentenceReader:
         ``required_terms`` are the names the evidence must mention (default: those of
         ``question``); a follow-up passes its own, not those it borrowed from the conversation.
         """
-        sentences = _unique_sentences(hits)
+        sentences = _unique_sentences(_worth_reading(hits, self.config.read_margin))
         sentences = _most_relevant(question, sentences, self.config.read_max_sentences)
         if not sentences:
             return Reading(NO_ANSWER, (), True, float("-inf"), confidence=0.0)
@@ -137,6 +137,15 @@ class SentenceReader:
             if related and not _redundant(sentence, [s for _, s in picked]):
                 picked.append((score, sentence))
         return tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(picked, start=1))
+
+
+def _worth_reading(hits: Sequence[Hit], margin: float, keep: int = 2) -> Sequence[Hit]:
+    """The passages whose sentences are read: the first ``keep``, and the others that scored
+    within ``margin`` of the best (all of them when ``margin`` is 0)."""
+    if margin <= 0 or len(hits) <= keep:
+        return hits
+    best = max(h.score for h in hits)
+    return [h for i, h in enumerate(hits) if i < keep or h.score >= best - margin]
 
 
 def _unique_sentences(hits: Sequence[Hit]) -> list[Sentence]:

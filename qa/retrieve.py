@@ -15,6 +15,7 @@ lists interleaved), and after the rerank newer articles gain a little score, hal
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import zip_longest
 
+import numpy as np
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
@@ -35,6 +37,7 @@ from qa.types import Article, Passage
 
 RRF_K = 60
 SCORE_CACHE_SIZE = 20_000
+VECTOR_CACHE_SIZE = 64
 _RECENT = re.compile(
     r"\b(latest|newest|recent|recently|lately|currently|most recent|this (?:week|month|year)|today|so far)\b",
     re.IGNORECASE,
@@ -123,6 +126,11 @@ class _BM25Retriever(BaseRetriever):
         return self._passage_index.bm25_search(query_bundle.query_str, self._top_k, self._doc_ids)
 
 
+def _ordered(hits: list[Hit], handicap: dict[str, float]) -> list[Hit]:
+    """Best first: by score less the passage's handicap (none for a passage without one)."""
+    return sorted(hits, key=lambda h: -(h.score - handicap.get(h.passage.passage_id, 0.0)))
+
+
 class Retriever:
     """Finds the passages that answer a question, as configured."""
 
@@ -141,6 +149,7 @@ class Retriever:
         # search after an answer, reranks without running the model again.
         self._scores: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._scores_lock = threading.Lock()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def retrieve(self, query: str, top_k: int | None = None, filters: Filters | None = None) -> Retrieval:
         """Return the best ``top_k`` passages for ``query`` within ``filters``."""
@@ -162,14 +171,18 @@ class Retriever:
             candidates += [h for h in self._gather(query, top_k, doc_ids, as_of) if h.passage.passage_id not in seen]
         retrieved = time.perf_counter()
         timings = {"retrieve": round(retrieved - started, 4)}
+        # A reranked passage ranks by its logit less rerank_rank_weight * ln(1 + its fused place):
+        # the retrievers saw all of it, the cross-encoder only its window.
+        weight = self.config.rerank_rank_weight
+        handicap = {h.passage.passage_id: weight * math.log1p(i) for i, h in enumerate(candidates)} if rerank else {}
         if rerank and candidates:
-            candidates = self._rerank(query, candidates)
+            candidates = self._rerank(query, candidates, handicap)
             timings["rerank"] = round(time.perf_counter() - retrieved, 4)
         head = self.config.rerank_candidates if rerank else depth  # scored alike, so comparable
         if as_of is not None and rerank and self.config.as_of_boost > 0:
-            candidates = self._favour_as_of(candidates[:head], as_of) + candidates[head:]
+            candidates = self._favour_as_of(candidates[:head], as_of, handicap) + candidates[head:]
         if recent:
-            candidates = self._favour_recent(candidates[:head], rerank) + candidates[head:]
+            candidates = self._favour_recent(candidates[:head], rerank, handicap) + candidates[head:]
         return Retrieval(tuple(candidates[:top_k]), timings)
 
     def _gather(self, query: str, wanted: int, doc_ids: list[str] | None, as_of: date | None) -> list[Hit]:
@@ -196,7 +209,7 @@ class Retriever:
                     merged.setdefault(hit.passage.passage_id, hit)
         return list(merged.values())
 
-    def _favour_as_of(self, candidates: list[Hit], as_of: date) -> list[Hit]:
+    def _favour_as_of(self, candidates: list[Hit], as_of: date, handicap: dict[str, float]) -> list[Hit]:
         """Add ``as_of_boost`` logits to reranked candidates dated ``as_of``, halved every
         ``as_of_half_life_days`` before it (undated articles gain nothing), and reorder."""
         boost, half_life = self.config.as_of_boost, max(self.config.as_of_half_life_days, 1e-6)
@@ -205,19 +218,19 @@ class Retriever:
             day = self._day(hit.passage.doc_id)
             gain = 0.0 if day is None else boost * 0.5 ** (max((as_of - day).days, 0) / half_life)
             scored.append(Hit(hit.passage, hit.score + gain))
-        return sorted(scored, key=lambda h: -h.score)
+        return _ordered(scored, handicap)
 
     def _candidates(self, query: str, wanted: int, doc_ids: list[str] | None) -> list[Hit]:
         mode = self.config.retrieval
         per_retriever = max(wanted, self.config.candidates)
         if mode == "dense":
-            vector = self._get_embedder().encode_queries([query])[0]
-            return self.index.search(vector, wanted, doc_ids)
+            return self.index.search(self._query_vector(query), wanted, doc_ids)
         if mode == "bm25":
             return [self.index.hit(n) for n in self.index.bm25_search(query, wanted, doc_ids)]
         if mode != "hybrid":
             raise ValueError(f"unknown retrieval mode {mode!r}: use hybrid, dense or bm25")
-        self._get_embedder()  # the dense retriever embeds the query through llama-index
+        # The question's vector is computed once and handed to llama-index's dense retriever.
+        bundle = QueryBundle(query_str=query, embedding=self._query_vector(query).tolist())
         fusion = QueryFusionRetriever(
             [self.index.dense_retriever(per_retriever, doc_ids), _BM25Retriever(self.index, per_retriever, doc_ids)],
             mode="reciprocal_rerank",
@@ -225,9 +238,21 @@ class Retriever:
             similarity_top_k=wanted,
             use_async=False,
         )
-        return [self.index.hit(n) for n in fusion.retrieve(query)]
+        return [self.index.hit(n) for n in fusion.retrieve(bundle)]
 
-    def _favour_recent(self, candidates: list[Hit], reranked: bool) -> list[Hit]:
+    def _query_vector(self, query: str) -> np.ndarray:
+        """The question's embedding; the last few are kept (two candidate pools, a search after an answer)."""
+        with self._scores_lock:
+            vector = self._vectors.get(query)
+        if vector is None:
+            vector = self._get_embedder().encode_queries([query])[0]
+            with self._scores_lock:
+                self._vectors[query] = vector
+                while len(self._vectors) > VECTOR_CACHE_SIZE:
+                    self._vectors.popitem(last=False)
+        return vector
+
+    def _favour_recent(self, candidates: list[Hit], reranked: bool, handicap: dict[str, float]) -> list[Hit]:
         """Let newer articles move up among the candidates without overruling relevance.
 
         After the rerank, the newest article gains ``recency_boost`` logits, the oldest (and
@@ -247,16 +272,18 @@ class Retriever:
                 return 0.0 if day == date.min or span == 0 else (day.toordinal() - first) / span
 
             score = {i: candidates[i].score + boost * newness(days[i]) for i in range(len(candidates))}
+            rank = {i: score[i] - handicap.get(candidates[i].passage.passage_id, 0.0) for i in score}
         else:
             date_rank = {i: rank for rank, i in enumerate(by_date)}
-            score = {i: 1 / (RRF_K + i) + 1 / (RRF_K + date_rank[i]) for i in range(len(candidates))}
-        order = sorted(range(len(candidates)), key=lambda i: (-score[i], -days[i].toordinal()))
+            score = rank = {i: 1 / (RRF_K + i) + 1 / (RRF_K + date_rank[i]) for i in range(len(candidates))}
+        order = sorted(range(len(candidates)), key=lambda i: (-rank[i], -days[i].toordinal()))
         return [Hit(candidates[i].passage, score[i]) if reranked else candidates[i] for i in order]
 
-    def _rerank(self, query: str, candidates: list[Hit]) -> list[Hit]:
-        """Order the first ``rerank_candidates`` by the cross-encoder's score of (question,
-        title + the passage's window of sentences that shares most words with the question,
-        about ``rerank_max_tokens`` long); the rest follow in fused order."""
+    def _rerank(self, query: str, candidates: list[Hit], handicap: dict[str, float]) -> list[Hit]:
+        """Score the first ``rerank_candidates`` with the cross-encoder: (question, title + the
+        passage's window of sentences that shares most words with the question, about
+        ``rerank_max_tokens`` long). They are ordered by that logit less their ``handicap``
+        and keep the logit as their score; the rest follow in fused order."""
         head, tail = candidates[: self.config.rerank_candidates], candidates[self.config.rerank_candidates :]
         variant = f"{self.config.rerank_max_tokens}{'f' if self.config.rerank_focus else ''}"
         keys = [(query, f"{h.passage.passage_id}@{variant}") for h in head]
@@ -276,6 +303,4 @@ class Retriever:
                     known[keys[i]] = self._scores[keys[i]] = score
                 while len(self._scores) > SCORE_CACHE_SIZE:
                     self._scores.popitem(last=False)
-        scores = [known[k] for k in keys]
-        order = sorted(range(len(head)), key=lambda i: -scores[i])
-        return [Hit(head[i].passage, float(scores[i])) for i in order] + tail
+        return _ordered([Hit(h.passage, float(known[k])) for h, k in zip(head, keys, strict=True)], handicap) + tail

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 _WORDS = re.compile(r"[A-Za-z0-9]+")
 _DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
@@ -29,10 +30,8 @@ def content_stems(text: str) -> set[str]:
     return {w[:5] for w in (m.group().lower() for m in _WORDS.finditer(text)) if w not in FUNCTION_WORDS}
 
 
-def parse_date(value: str | date | None) -> date | None:
-    """Read ``YYYY-MM-DD`` (also with ``/`` or ``.``, or a longer ISO timestamp); None if absent."""
-    if value is None or isinstance(value, date):
-        return value
+@lru_cache(maxsize=65_536)
+def _parse_day(value: str) -> date | None:
     match = _DATE.search(value)
     if not match:
         return None
@@ -40,3 +39,10 @@ def parse_date(value: str | date | None) -> date | None:
         return date(*(int(g) for g in match.groups()))
     except ValueError:
         return None
+
+
+def parse_date(value: str | date | None) -> date | None:
+    """Read ``YYYY-MM-DD`` (also with ``/`` or ``.``, or a longer ISO timestamp); None if absent."""
+    if value is None or isinstance(value, date):
+        return value
+    return _parse_day(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import pytest
@@ -75,6 +76,19 @@ def test_rerank_orders_by_the_cross_encoder_and_caches_scores(built: dict[str, A
     again = hybrid.search("Who won the football match?", 3)
     assert [h.passage for h in again] == [h.passage for h in hits]
     assert cross_encoder.pairs_scored - before == scored  # the repeat was served from the cache
+
+
+def test_reranked_order_weighs_the_fused_place(built: dict[str, Assistant]) -> None:
+    """Reranked passages rank by logit - rerank_rank_weight * ln(1 + fused place); 0 leaves the logit alone."""
+    question = "Dock workers and the council: who went on strike over pay, and who approved repairs?"
+    fused = [h.passage.passage_id for h in built["fused"].search(question, 7)]
+    base = built["hybrid"]
+    for weight in (0.0, 1.5, 8.0):
+        hits = Assistant(base.index, Config(rerank_rank_weight=weight), base.models).search(question, 7)
+        keys = [h.score - weight * math.log1p(fused.index(h.passage.passage_id)) for h in hits]
+        assert keys == sorted(keys, reverse=True)
+    heavy = Assistant(base.index, Config(rerank_rank_weight=50.0), base.models).search(question, 7)
+    assert [h.passage.passage_id for h in heavy] == fused  # the fused order wins outright
 
 
 def test_date_and_source_filters_exclude_what_they_should(built: dict[str, Assistant]) -> None:
