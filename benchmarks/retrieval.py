@@ -169,7 +169,7 @@ def markdown(results: dict[str, dict], command: str) -> str:
         "level (RealtimeQA: 206 questions over 1,663 articles; SQuAD v1.1 dev: 2,000 questions over 2,067 "
         "paragraphs). Every mode searches the same index; latency is per question, warm. The naive rerank "
         "(30 whole passages, up to 256 word pieces each) is measured on 100 of the RealtimeQA questions; "
-        "the default rerank reads 16 query-focused windows of about 96 word pieces. Rows marked "
+        "the default rerank reads 12 query-focused windows of about 96 word pieces. Rows marked "
         f"'{AS_OF[2:]}' ask each RealtimeQA question as of the day it was asked (its `question_date`: "
         "`ask(as_of=...)`, later articles left out, the weeks before favoured); the others ignore that date. "
         "The default rerank orders by logit - 1.5 ln(1 + fused place); the naive one by the logit alone."

@@ -77,5 +77,5 @@ class BM25Index:
             mask = np.zeros(len(self.ids), dtype=np.float32)
             mask[rows] = 1.0
         k = min(top_k, len(self.ids))
-        docs, scores = self._bm25.retrieve(tokens, k=k, weight_mask=mask, show_progress=False, n_threads=1)
+        docs, scores = self._bm25.retrieve(tokens, k=k, weight_mask=mask, show_progress=False, n_threads=0)
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]

@@ -40,7 +40,7 @@ class Config:
     retrieval: str = "hybrid"
     candidates: int = 30
     rerank: bool = True
-    rerank_candidates: int = 16
+    rerank_candidates: int = 12
     rerank_max_tokens: int = 96
     # Rerank the window of each passage that shares most words with the question (else its start).
     rerank_focus: bool = True
@@ -63,8 +63,9 @@ class Config:
     top_k: int = 6
     read_max_sentences: int = 64
     # Passages after the first two are read only when they scored within ``read_margin`` logits of the
-    # best (0: all of them).
-    read_margin: float = 0.0
+    # best (0: all of them). With 12 passages reranked (not 16) this brought p50 `ask` on RealtimeQA
+    # from 521 to 390 ms at the same accuracy (0.568) and recall@5.
+    read_margin: float = 4.0
     max_answer_sentences: int = 3
     # Abstention (qa/abstain.py): answer only when the estimated probability that the evidence
     # answers reaches ``strictness`` (0 answers whenever there is evidence, 1 always abstains;
