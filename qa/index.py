@@ -185,7 +185,13 @@ class PassageIndex:
         storage = StorageContext.from_defaults(vector_store=vector_store)
         embed_model = LlamaIndexEmbedding(lambda: embedder, config.embed_model)
         # The docstore keeps every passage even when the vector store keeps text too (Milvus).
-        index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model, store_nodes_override=True)
+        index = VectorStoreIndex(
+            nodes,
+            storage_context=storage,
+            embed_model=embed_model,
+            store_nodes_override=True,
+            transformations=[embed_model],  # passages come chunked: no default splitter (nor its tokenizer)
+        )
         manifest = {
             "format_version": FORMAT_VERSION,
             **_manifest_settings(config),
@@ -373,7 +379,11 @@ class PassageIndex:
             storage, struct = _read_storage(folder, vector_store)
             embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
             index = VectorStoreIndex(
-                index_struct=struct, storage_context=storage, embed_model=embed_model, store_nodes_override=True
+                index_struct=struct,
+                storage_context=storage,
+                embed_model=embed_model,
+                store_nodes_override=True,
+                transformations=[embed_model],  # passages come chunked: no default splitter (nor its tokenizer)
             )
             articles: dict[str, Article] = {}
             with open(folder / ARTICLES, "rb") as fh:
@@ -640,9 +650,26 @@ def _read_storage(folder: Path, vector_store: Any) -> tuple[StorageContext, Inde
     data = orjson.loads(data) if isinstance(data, str) else data
     struct = IndexDict(index_id=data["index_id"], summary=data.get("summary"), nodes_dict=dict(data["nodes_dict"]))
     storage = StorageContext.from_defaults(
-        docstore=docstore, index_store=SimpleIndexStore(SimpleKVStore(stored)), vector_store=vector_store
+        docstore=docstore, index_store=_ReadIndexStore(SimpleKVStore(stored), struct.index_id), vector_store=vector_store
     )
     return storage, struct
+
+
+class _ReadIndexStore(SimpleIndexStore):
+    """An index store read from disk. The index built over it first adds back the structure
+    the store was read with; that one call is skipped (it holds that structure already, and
+    serialising 20k entries through dataclasses-json costs a quarter of a second). Every later
+    change is stored as usual."""
+
+    def __init__(self, kvstore: SimpleKVStore, read_id: str) -> None:
+        super().__init__(kvstore)
+        self._read_id: str | None = read_id
+
+    def add_index_struct(self, index_struct: Any) -> None:
+        if index_struct.index_id == self._read_id:
+            self._read_id = None
+            return
+        super().add_index_struct(index_struct)
 
 
 def read_manifest(folder: Path, index_dir: str | None = None) -> dict[str, Any]:
