@@ -12,10 +12,10 @@ import logging
 import os
 import sys
 
+from qa.assistant import start_loading
 from qa.auth import add_auth_arguments, read_credentials
 from qa.config import Config
 from qa.errors import QAError
-from qa.models import warm_models
 
 
 def main() -> int:
@@ -34,10 +34,10 @@ def main() -> int:
     try:
         auth = read_credentials(args.auth, args.auth_file, os.environ)
         config = Config.from_env(index_dir=args.index_dir, store=args.store)
-        models = warm_models(config)  # they load while the web framework is imported
+        loading = start_loading(config, args.seeds)  # the index and models load while gradio is imported
         from qa.ui import serve
 
-        serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth, models=models)
+        serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth, loading=loading)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

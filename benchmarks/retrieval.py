@@ -173,7 +173,11 @@ def markdown(results: dict[str, dict], command: str) -> str:
         f"'{AS_OF[2:]}' ask each RealtimeQA question as of the day it was asked (its `question_date`: "
         "`ask(as_of=...)`, later articles left out, the weeks before favoured); the others ignore that date. "
         "The default rerank orders by logit - 1.5 ln(1 + fused place); the naive one by the logit alone."
-        + (" Rows this command did not run are those of the run before it (`out/retrieval.json`)." if "--update" in command else ""),
+        + (
+            " Rows this command did not run are those of the run before it (`out/retrieval.json`)."
+            if "--update" in command
+            else ""
+        ),
         "",
         "| set | mode | " + " | ".join(COLUMNS) + " |",
         "|---|---|" + "---|" * len(COLUMNS),

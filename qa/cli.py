@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from qa.assistant import Assistant
+from qa.assistant import Assistant, start_loading
 from qa.auth import add_auth_arguments, read_credentials
 from qa.config import Config
 from qa.errors import NoArticlesError, QAError
@@ -320,13 +320,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     auth = read_credentials(args.auth, args.auth_file, os.environ)  # a bad login fails before any model loads
-    from qa.models import warm_models
-
     config = _config(args)
-    models = warm_models(config)  # they load while the web framework is imported
+    loading = start_loading(config, args.seeds)  # the index and models load while gradio is imported
     from qa.ui import serve
 
-    serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth, models=models)
+    serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth, loading=loading)
     return 0
 
 

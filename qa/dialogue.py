@@ -170,7 +170,7 @@ def _pronoun_gender(word: str) -> str:
 
 
 def _gender(person: str, answer: Answer, article_text: Callable[[str], str] | None) -> str | None:
-    """"he" or "she" when the article refers to ``person`` so right after naming them, else None."""
+    """ "he" or "she" when the article refers to ``person`` so right after naming them, else None."""
     for c in answer.citations:
         at = c.quote.find(person)
         if at < 0:
@@ -203,9 +203,11 @@ def _replace_person_pronoun(question: str, person: str) -> str:
     assert match is not None
     word = match.group("word").lower()
     following = question[match.end() :].lstrip()
-    possessive = word == "his" or (word == "her" and bool(re.match(r"[a-z]", following)) and not re.match(
-        r"(?:to|about|in|on|at|for|with|from|of|and|or|when|where|if)\b", following
-    ))
+    possessive = word == "his" or (
+        word == "her"
+        and bool(re.match(r"[a-z]", following))
+        and not re.match(r"(?:to|about|in|on|at|for|with|from|of|and|or|when|where|if)\b", following)
+    )
     return question[: match.start()] + (f"{person}’s" if possessive else person) + question[match.end() :]
 
 
@@ -242,9 +244,7 @@ def _context_names(answer: Answer, exclude: Sequence[str]) -> list[str]:
     return out[:MAX_BORROWED]
 
 
-def resolve(
-    question: str, history: Sequence[Answer], article_text: Callable[[str], str] | None = None
-) -> Resolution:
+def resolve(question: str, history: Sequence[Answer], article_text: Callable[[str], str] | None = None) -> Resolution:
     """Return ``question`` resolved against the earlier answers of its conversation (oldest first).
 
     ``article_text(doc_id)`` lets it read around a cited sentence (to tell "he" from "she").

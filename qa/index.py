@@ -41,13 +41,10 @@ from typing import Any
 import numpy as np
 import orjson
 from llama_index.core import Settings, StorageContext, VectorStoreIndex
-from llama_index.core.data_structs import IndexDict
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.data_structs import IndexDict
 from llama_index.core.retrievers import VectorIndexRetriever
-from llama_index.core.storage.docstore import SimpleDocumentStore
-from llama_index.core.storage.index_store import SimpleIndexStore
-from llama_index.core.storage.kvstore import SimpleKVStore
 from llama_index.core.schema import (
     NodeRelationship,
     NodeWithScore,
@@ -55,6 +52,9 @@ from llama_index.core.schema import (
     RelatedNodeInfo,
     TextNode,
 )
+from llama_index.core.storage.docstore import SimpleDocumentStore
+from llama_index.core.storage.index_store import SimpleIndexStore
+from llama_index.core.storage.kvstore import SimpleKVStore
 from tqdm.auto import tqdm
 
 from qa import stores
@@ -650,7 +650,9 @@ def _read_storage(folder: Path, vector_store: Any) -> tuple[StorageContext, Inde
     data = orjson.loads(data) if isinstance(data, str) else data
     struct = IndexDict(index_id=data["index_id"], summary=data.get("summary"), nodes_dict=dict(data["nodes_dict"]))
     storage = StorageContext.from_defaults(
-        docstore=docstore, index_store=_ReadIndexStore(SimpleKVStore(stored), struct.index_id), vector_store=vector_store
+        docstore=docstore,
+        index_store=_ReadIndexStore(SimpleKVStore(stored), struct.index_id),
+        vector_store=vector_store,
     )
     return storage, struct
 

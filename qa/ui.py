@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -22,12 +23,11 @@ from urllib.parse import urlparse
 import gradio as gr
 
 from qa.articles import SUPPORTED_SUFFIXES
-from qa.assistant import Assistant, Turn
+from qa.assistant import Assistant, Turn, start_loading
 from qa.auth import Credentials, exposure_warning
 from qa.config import Config
 from qa.errors import QAError
 from qa.llm import LLMSpec
-from qa.models import Models, warm_models
 from qa.reader import NEAREST
 from qa.types import Answer, Article, Citation, removed_note
 
@@ -582,19 +582,18 @@ def serve(
     port: int = 7860,
     seed_paths: Sequence[str] = ("seeds",),
     auth: Credentials | None = None,
-    models: Models | None = None,
+    loading: Future[Assistant] | None = None,
 ) -> None:
     """Load (or build from ``seed_paths``) the index and serve the chat page until stopped.
 
-    ``models`` (default: ``warm_models(config)``) are the models to answer with.
-    With ``auth`` (user, password) pairs, the page and its API require a login. Serving a
-    non-loopback ``host`` without one (or with one over plain HTTP) logs a warning first.
+    ``loading`` is the assistant being loaded already (``qa.assistant.start_loading``, which
+    app.py calls before it imports this module). With ``auth`` (user, password) pairs, the
+    page and its API require a login. Serving a non-loopback ``host`` without one (or with
+    one over plain HTTP) logs a warning first.
     """
     if warning := exposure_warning(host, auth):
         log.warning(warning)
-    if models is None:
-        models = warm_models(config)
-    assistant = Assistant.load_or_build(config.index_dir, seed_paths, config, models)
+    assistant = (loading or start_loading(config, seed_paths)).result()
     app = build_app(assistant)
     log.info("Serving on http://%s:%d%s", host, port, f" (login required: {len(auth)} user(s))" if auth else "")
     app.queue(default_concurrency_limit=4).launch(

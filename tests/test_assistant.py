@@ -26,7 +26,7 @@ def test_china_question_is_answered_with_exact_citations(assistant: Assistant) -
     assert set(answer.timings) == {"retrieve", "rerank", "read", "total"}
     exported = answer.to_markdown()
     assert exported.startswith(answer.text) and "Sources:" in exported
-    assert f'[1] China Taliban (2021-08-16), chars {answer.citations[0].start}-' in exported
+    assert f"[1] China Taliban (2021-08-16), chars {answer.citations[0].start}-" in exported
 
 
 def test_unanswerable_question_abstains(assistant: Assistant) -> None:

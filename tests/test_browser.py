@@ -32,7 +32,6 @@ ARTIFACTS = ROOT / "test-artifacts"
 ANSWER_TIMEOUT_MS = 90_000
 
 
-
 @pytest.fixture(scope="module")
 def server(seed_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_app(seed_index_dir, tmp_path_factory.mktemp("browser")) as url:
@@ -77,7 +76,7 @@ def ask(page: Page, question: str) -> str:
     """Ask in the chat; return the answer's text once it has stopped changing (it is streamed)."""
     bots = page.locator("#qa-chat [data-testid='bot']")
     before = bots.count()
-    page.get_by_label("Question").fill(question)
+    page.get_by_role("textbox", name="Question").fill(question)
     page.locator("#qa-ask").click()
     expect(bots).to_have_count(before + 1)
     deadline, last = time.monotonic() + ANSWER_TIMEOUT_MS / 1000, None
@@ -132,6 +131,20 @@ def test_ask_see_cited_answer_and_open_its_highlighted_source(watched: Watched) 
     expect(earlier.locator("mark")).to_be_visible()
     page.locator("#qa-clear").click()
     expect(page.locator("#qa-chat [data-testid='bot']")).to_have_count(0)
+    assert watched.errors == [] and watched.dialogs == []
+
+
+def test_asked_as_of_a_day_before_the_article_the_page_says_the_articles_do_not_answer(watched: Watched) -> None:
+    page = watched.page
+    page.get_by_text("Filters").click()
+    as_of = page.locator("#qa-as-of input")
+    as_of.fill("2021-08-15")  # the seed is dated 2021-08-16
+    as_of.press("Tab")
+    expect(as_of).to_have_value("2021-08-15")
+    assert "do not answer" in ask(page, "What did China say about the Taliban?")
+    as_of.fill("today")
+    as_of.press("Tab")
+    assert "friendly and cooperative" in ask(page, "What did China say about the Taliban?")
     assert watched.errors == [] and watched.dialogs == []
 
 

@@ -33,9 +33,9 @@ def test_readers_share_the_lock_and_a_writer_has_it_alone() -> None:
             time.sleep(0.05)
 
     with ThreadPoolExecutor(8) as pool:
-        for future in [pool.submit(read) for _ in range(4)] + [pool.submit(write)] + [
-            pool.submit(read) for _ in range(4)
-        ]:
+        for future in (
+            [pool.submit(read) for _ in range(4)] + [pool.submit(write)] + [pool.submit(read) for _ in range(4)]
+        ):
             future.result()
     assert most[0] >= 2  # readers overlapped
     assert log == [("write", 0)]  # the writer ran with no reader inside

@@ -159,8 +159,12 @@ def test_retrieval_only_run_over_a_beir_folder(tmp_path: Path, config: Config, m
 
 def test_dated_questions_are_asked_as_of_their_day(config: Config, models: Models) -> None:
     corpus = [
-        Article("opening", "Bridge opens", "The mayor opened a new bridge over the river on Tuesday.", date="2022-06-14"),
-        Article("school", "School", "A new school for 600 pupils was built in the north of the city.", date="2022-01-03"),
+        Article(
+            "opening", "Bridge opens", "The mayor opened a new bridge over the river on Tuesday.", date="2022-06-14"
+        ),
+        Article(
+            "school", "School", "A new school for 600 pupils was built in the north of the city.", date="2022-01-03"
+        ),
     ]
     assistant = Assistant.build(corpus, None, config, models, show_progress=False)
     questions = [

@@ -133,11 +133,36 @@ def test_filter_and_date_helpers() -> None:
 
 
 NEWS = [
-    Article("bridge-2019", "Riverton plans a bridge", "The mayor of Riverton announced plans for a new bridge over the river.", date="2019-05-01"),
-    Article("bridge-2021", "Bridge delayed", "Riverton's bridge over the river was delayed by a dispute over the budget.", date="2021-03-01"),
-    Article("bridge-2022", "Bridge opens", "Crowds cheered as the new Riverton bridge opened to traffic on Friday.", date="2022-06-10"),
-    Article("bridge-later", "Bridge closes", "The new Riverton bridge over the river closed for repairs after cracks appeared.", date="2022-07-01"),
-    Article("lighthouse", "Keeper retires", "The keeper of the Gull Point lighthouse retired after forty years of service.", date="2015-04-02"),
+    Article(
+        "bridge-2019",
+        "Riverton plans a bridge",
+        "The mayor of Riverton announced plans for a new bridge over the river.",
+        date="2019-05-01",
+    ),
+    Article(
+        "bridge-2021",
+        "Bridge delayed",
+        "Riverton's bridge over the river was delayed by a dispute over the budget.",
+        date="2021-03-01",
+    ),
+    Article(
+        "bridge-2022",
+        "Bridge opens",
+        "Crowds cheered as the new Riverton bridge opened to traffic on Friday.",
+        date="2022-06-10",
+    ),
+    Article(
+        "bridge-later",
+        "Bridge closes",
+        "The new Riverton bridge over the river closed for repairs after cracks appeared.",
+        date="2022-07-01",
+    ),
+    Article(
+        "lighthouse",
+        "Keeper retires",
+        "The keeper of the Gull Point lighthouse retired after forty years of service.",
+        date="2015-04-02",
+    ),
     Article("lamp-notes", "Lamp notes", "The Gull Point lighthouse lamp is cleaned by hand every spring."),
 ]
 AS_OF = "2022-06-16"
@@ -183,11 +208,18 @@ def test_as_of_still_finds_old_and_undated_news(news: Assistant) -> None:
 def test_as_of_searches_the_recent_weeks_on_their_own(models: Models) -> None:
     """When older stories fill the library's best candidates, the recent weeks are searched too."""
     older = [
-        Article(f"bridge-{year}", "Riverton bridge", f"In {year} the mayor of Riverton announced a new bridge over the river "
-                f"and said the Riverton bridge over the river would be built.", date=f"{year}-05-01")
+        Article(
+            f"bridge-{year}",
+            "Riverton bridge",
+            f"In {year} the mayor of Riverton announced a new bridge over the river "
+            f"and said the Riverton bridge over the river would be built.",
+            date=f"{year}-05-01",
+        )
         for year in (2016, 2017, 2018, 2019)
     ]
-    recent = Article("opening", "Crowds", "Crowds cheered on Friday as traffic crossed the new span in Riverton.", date="2022-06-10")
+    recent = Article(
+        "opening", "Crowds", "Crowds cheered on Friday as traffic crossed the new span in Riverton.", date="2022-06-10"
+    )
     narrow = Config(candidates=2, rerank_candidates=2, top_k=2, as_of_boost=0.0)
     assistant = Assistant.build([*older, recent], None, narrow, models, show_progress=False)
     question = "What did the mayor of Riverton announce about a new bridge over the river?"
