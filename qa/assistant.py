@@ -91,7 +91,8 @@ def start_loading(config: Config, seed_paths: Iterable[str | Path] = ("seeds",))
     """Start loading the index of ``config`` (or building it from ``seed_paths`` when there is
     none) in a thread, and its models in another; ``result()`` returns the assistant or raises
     what loading raised. A server calls this before it imports its web framework: the index
-    is read and the models load meanwhile (on the 1,663-article index, about 0.3 s sooner)."""
+    is read and the models load meanwhile (on the 1,663-article index the page was up 0.2-0.3 s
+    sooner in a timing of each phase; benchmarks/speed.py cold cannot tell it from noise)."""
     models = warm_models(config)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-index")
     future = executor.submit(Assistant.load_or_build, config.index_dir, list(seed_paths), config, models)
