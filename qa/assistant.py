@@ -74,10 +74,10 @@ def make_filters(
     """Return the article filters for ``ask``/``search``; raises for an unreadable date.
 
     ``as_of`` also takes ``"today"``."""
+    if isinstance(as_of, str) and as_of.strip().lower() == "today":
+        as_of = date.today()
     days = []
     for name, value in (("since", since), ("until", until), ("as_of", as_of)):
-        if name == "as_of" and isinstance(value, str) and value.strip().lower() == "today":
-            value = date.today()
         day = parse_date(value) if value not in (None, "") else None
         if value not in (None, "") and day is None:
             raise InvalidQuestionError(f"{name}={value!r} is not a date: use YYYY-MM-DD.")

@@ -261,7 +261,7 @@ class Retriever:
         rank fusion)."""
         if len(candidates) < 2:
             return candidates
-        days = [parse_date(self.index.article(h.passage.doc_id).date) or date.min for h in candidates]
+        days = [self._day(h.passage.doc_id) or date.min for h in candidates]
         by_date = sorted(range(len(candidates)), key=lambda i: days[i], reverse=True)
         boost = self.config.recency_boost
         if reranked:
