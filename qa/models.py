@@ -171,16 +171,21 @@ class Embedder:
     """
 
     def __init__(
-        self, name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32, max_length: int = 512, backend: str = "auto"
+        self,
+        name: str = DEFAULT_EMBED_MODEL,
+        batch_size: int = 32,
+        max_length: int = 512,
+        backend: str = "auto",
+        batch_tokens: int = 1024,
     ) -> None:
         if backend not in EMBED_BACKENDS:
             raise ModelLoadError(f"Unknown embedding backend {backend!r}: use one of {', '.join(EMBED_BACKENDS)}")
         self.name = name
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.texts_encoded = 0
         self.query_prefix = ""
         self.pooling = "cls"
-        self._lock = threading.Lock()
         self._model = None
         try:
             if name in ONNX_EMBEDDERS:
@@ -245,14 +250,10 @@ class Embedder:
         return self.encode([self.query_prefix + q for q in queries])
 
     def _encode_onnx(self, texts: list[str]) -> np.ndarray:
-        # Batches of similar length keep padding (wasted work) small.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        encodings = self._tokenizer.encode_batch(texts)
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for i in range(0, len(order), self.batch_size):
-            rows = order[i : i + self.batch_size]
-            with self._lock:  # the tokenizer's padding state is shared
-                encodings = self._tokenizer.encode_batch([texts[j] for j in rows])
-            feeds = _feeds(encodings, self._input_names)
+        for rows in _token_batches([len(e.ids) for e in encodings], self.batch_size, self.batch_tokens):
+            feeds = _feeds([encodings[j] for j in rows], self._input_names)
             hidden = self._session.run(None, feeds)[0]
             if self.pooling == "mean":  # the average of the real (unpadded) tokens' vectors
                 mask = feeds["attention_mask"][..., np.newaxis].astype(np.float32)
@@ -274,18 +275,22 @@ def _onnx_model(folder: Path, max_length: int, truncation: str = "longest_first"
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=max_length, strategy=truncation)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer.enable_truncation(max_length=max_length, strategy=truncation)  # no padding: see _feeds
     return session, tokenizer, {i.name for i in session.get_inputs()}
 
 
 def _feeds(encodings: list, input_names: set[str]) -> dict[str, np.ndarray]:
-    feeds = {
-        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-    }
-    return {k: v for k, v in feeds.items() if k in input_names}
+    """The model's inputs for ``encodings``, each padded (with zeros) to the longest."""
+    width = max(len(e.ids) for e in encodings)
+    feeds: dict[str, np.ndarray] = {}
+    for name, field in (("input_ids", "ids"), ("attention_mask", "attention_mask"), ("token_type_ids", "type_ids")):
+        if name in input_names:
+            array = np.zeros((len(encodings), width), dtype=np.int64)
+            for row, encoding in enumerate(encodings):
+                values = getattr(encoding, field)
+                array[row, : len(values)] = values
+            feeds[name] = array
+    return feeds
 
 
 class CrossEncoder:
@@ -295,10 +300,13 @@ class CrossEncoder:
     onnxruntime; any other name is loaded with sentence-transformers' ``CrossEncoder``.
     """
 
-    def __init__(self, name: str = DEFAULT_CROSS_ENCODER, max_length: int = 256, batch_size: int = 32) -> None:
+    def __init__(
+        self, name: str = DEFAULT_CROSS_ENCODER, max_length: int = 256, batch_size: int = 32, batch_tokens: int = 512
+    ) -> None:
         self.name = name
         self.max_length = max_length
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.pairs_scored = 0  # counts (question, passage) pairs scored, for callers and tests
         self._lock = threading.Lock()
         try:
@@ -331,24 +339,32 @@ class CrossEncoder:
             return np.asarray(
                 self._st.predict(list(pairs), batch_size=self.batch_size, show_progress_bar=False), dtype=np.float32
             ).reshape(-1)
-        out: list[np.ndarray] = []
-        # Sorting by length keeps padding small within each batch.
-        order = np.argsort([len(q) + len(p) for q, p in pairs], kind="stable")
-        for i in range(0, len(order), self.batch_size):
-            batch = [pairs[j] for j in order[i : i + self.batch_size]]
-            out.append(self._run_onnx(batch, max_length or self.max_length))
-        scores = np.empty(len(pairs), dtype=np.float32)
-        scores[order] = np.concatenate(out)
-        return scores
-
-    def _run_onnx(self, batch: list[tuple[str, str]], max_length: int) -> np.ndarray:
-        with self._lock:  # tokenizers' padding/truncation settings are shared state
+        with self._lock:  # tokenizers' truncation setting is shared state
             # longest_first: the passage is cut first, and a question too long to leave room for
             # any passage is cut too ("only_second" raises on it).
-            self._tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
-            encodings = self._tokenizer.encode_batch(batch)
-        logits = self._session.run(None, _feeds(encodings, self._input_names))[0]
-        return np.asarray(logits, dtype=np.float32)[:, 0]
+            self._tokenizer.enable_truncation(max_length=max_length or self.max_length, strategy="longest_first")
+            encodings = self._tokenizer.encode_batch(list(pairs))
+        scores = np.empty(len(pairs), dtype=np.float32)
+        for rows in _token_batches([len(e.ids) for e in encodings], self.batch_size, self.batch_tokens):
+            feeds = _feeds([encodings[j] for j in rows], self._input_names)
+            scores[rows] = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)[:, 0]
+        return scores
+
+
+def _token_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Group rows, shortest first, into batches of at most ``max_rows`` rows and ``max_tokens``
+    padded tokens (a single longer row is a batch of its own). Little padding, and ONNX Runtime
+    on CPU is fastest per token on batches of a few hundred tokens (benchmarks/RESULTS-speed.md)."""
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for j in np.argsort(lengths, kind="stable").tolist():
+        if batch and (len(batch) >= max_rows or lengths[j] * (len(batch) + 1) > max_tokens):
+            batches.append(batch)
+            batch = []
+        batch.append(j)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 class Models:

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import gradio as gr
-
 from qa.articles import SUPPORTED_SUFFIXES
 from qa.assistant import Assistant, Turn, start_loading
 from qa.auth import Credentials, exposure_warning
@@ -30,6 +28,7 @@ from qa.errors import QAError
 from qa.llm import LLMSpec
 from qa.reader import NEAREST
 from qa.types import Answer, Article, Citation, removed_note
+from qa.webui import gr
 
 log = logging.getLogger(__name__)
 

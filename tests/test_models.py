@@ -11,7 +11,7 @@ import pytest
 from qa import models as qa_models
 from qa.config import MINILM_EMBED_MODEL
 from qa.errors import ModelLoadError
-from qa.models import Embedder, int8_onnx_export, resolve_embed_model
+from qa.models import CrossEncoder, Embedder, _token_batches, int8_onnx_export, resolve_embed_model
 
 NEWS = [
     "China said on Monday that it was willing to deepen its friendly and cooperative ties with Afghanistan.",
@@ -102,3 +102,32 @@ def test_length_sorted_batches_return_rows_in_input_order(fixture: str, request:
     # INT8 activations are scaled per batch, so rows differ slightly: each must still match its own text.
     assert list(np.argmax(similarity, axis=1)) == list(range(len(texts)))
     assert np.diag(similarity).min() >= 0.98
+
+
+def test_token_batches_cover_every_row_once_within_the_budget() -> None:
+    lengths = [120, 8, 40, 300, 40, 15, 90, 60, 33]
+    batches = _token_batches(lengths, max_rows=3, max_tokens=128)
+    assert sorted(j for b in batches for j in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        # padded to its longest row; a row longer than the budget is a batch of its own
+        assert max(lengths[j] for j in batch) * len(batch) <= 128 or len(batch) == 1
+    flat = [lengths[j] for b in batches for j in b]
+    assert flat == sorted(flat)  # shortest first: little padding
+    assert [3] in batches  # the 300-token row stands alone
+
+
+def test_cross_encoder_scores_come_back_in_input_order_whatever_the_batching() -> None:
+    encoder = CrossEncoder()
+    question = "What did China say about the Taliban?"
+    passages = [NEWS[2], NEWS[0] * 4, "China.", NEWS[0], NEWS[1], NEWS[3] * 2]
+    pairs = [(question, p) for p in passages]
+    encoder.batch_tokens = 100_000
+    one_batch = encoder.score_pairs(pairs)
+    encoder.batch_tokens = 64  # mostly one pair a batch
+    small = encoder.score_pairs(pairs)
+    alone = np.array([encoder.score_pairs([pair])[0] for pair in pairs])
+    # INT8 activations are scaled per batch: the logits move a little, never their order of relevance.
+    for scores in (one_batch, small):
+        assert np.abs(scores - alone).max() < 1.0, (scores, alone)
+        assert int(np.argmax(scores)) == int(np.argmax(alone)) and scores[3] > scores[0] and scores[3] > scores[5]
