@@ -559,7 +559,7 @@ def _to_node(passage: Passage) -> TextNode:
 
 
 def _embed_with_progress(embedder: Embedder, texts: list[str], show_progress: bool) -> np.ndarray:
-    """Embed in slices, longest first (less padding), with a chunks/s progress bar."""
+    """Embed in slices of similar length, longest first (less padding), with a chunks/s progress bar."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     step = max(embedder.batch_size * 4, 1)
