@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 # satisfies. Elsewhere, point pip at a CPU wheel index with TORCH_PIP_ARGS.
 TORCH_SPEC ?= torch>=2.4,<2.14
 TORCH_PIP_ARGS ?=
-HOST ?= 127.0.0.1
-PORT ?= 7860
+# Where `make run` serves: HOST and PORT when given, else $GRADIO_SERVER_NAME / $GRADIO_SERVER_PORT,
+# else 127.0.0.1:7860 (qa serve's defaults).
+HOST ?=
+PORT ?=
 
 # The [llm] extra compiles llama-cpp-python from source: only the commonly needed parts.
 LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF
@@ -38,7 +40,7 @@ index: setup
 run: setup
 	@# Byte-compiled once here, the package starts faster where Python does not write bytecode itself.
 	@$(BIN)/python -m compileall -q qa app.py >/dev/null
-	$(BIN)/python app.py --host $(HOST) --port $(PORT)
+	$(BIN)/python app.py $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: setup
 	$(BIN)/python -m pytest

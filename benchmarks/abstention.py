@@ -48,7 +48,7 @@ from qa.evalsets import EvalSet, Question, load_eval_set  # noqa: E402
 from qa.index import index_matches  # noqa: E402
 from qa.models import CrossEncoder, Models  # noqa: E402
 from qa.reader import SentenceReader, key_terms, term_found  # noqa: E402
-from qa.types import Article  # noqa: E402
+from qa.types import Article, Name  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "evaldata"
 OUT = ROOT / "benchmarks" / "out"
@@ -248,7 +248,7 @@ def row_signals(row: dict[str, Any], cross_encoder: CrossEncoder) -> Signals:
     def rescore(questions: list[str], sentence: str) -> list[float]:
         return cross_encoder.score_pairs([(q, sentence) for q in questions]).tolist()
 
-    return signals(row["question"], ranked, hits, row["key_terms"], rescore)
+    return signals(row["question"], ranked, hits, [Name(t) for t in row["key_terms"]], rescore)
 
 
 def missing_names(row: dict[str, Any], found: Signals) -> int:

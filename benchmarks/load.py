@@ -390,14 +390,21 @@ def reply_text(chat: Sequence[Mapping]) -> str:
 
 
 def chat_client(
-    number: int, url: str, persona: Persona, t0: float, until: float, auth: tuple[str, str] | None = None
+    number: int,
+    url: str,
+    persona: Persona,
+    t0: float,
+    until: float,
+    auth: tuple[str, str] | None = None,
+    keep_going: threading.Event | None = None,
 ) -> list[Result]:
-    """One session: its person's dialogue, again and again until ``until`` (monotonic seconds)."""
+    """One session: its person's dialogue, at least once, then again and again until ``until``
+    (monotonic seconds) has passed and ``keep_going`` (if given) is cleared."""
     from gradio_client import Client
 
     client = Client(url, verbose=False, auth=auth)
     results: list[Result] = []
-    while time.monotonic() < until:
+    while not results or time.monotonic() < until or (keep_going is not None and keep_going.is_set()):
         client.predict(api_name="/clear")
         chat: list = []
         for check in persona.dialogue():
@@ -443,16 +450,22 @@ def run_load(
 ) -> Report:
     """Run ``clients`` chat sessions for ``seconds`` against ``url``; upload ``upload_path`` after ``upload_after`` s.
 
-    Sessions that are still answering when time is up finish their question.
+    Every session completes its dialogue at least once, and the sessions go on until the upload
+    is over, so that questions are always under way while the index is rewritten. Sessions that
+    are still answering when time is up finish their dialogue.
     """
     t0 = time.monotonic()
     until = t0 + seconds
     outcomes: dict[int, list[Result]] = {}
     errors: list[BaseException] = []
+    uploading = threading.Event()
+    if upload_path is not None:
+        uploading.set()
 
     def session(number: int) -> None:
+        persona = PERSONAS[number % len(PERSONAS)]
         try:
-            outcomes[number] = chat_client(number, url, PERSONAS[number % len(PERSONAS)], t0, until, auth)
+            outcomes[number] = chat_client(number, url, persona, t0, until, auth, uploading)
         except BaseException as exc:  # noqa: BLE001 - a client that cannot even connect is an error too
             errors.append(exc)
             outcomes[number] = [Result(number, "(connect)", 0.0, 0.0, f"{type(exc).__name__}: {exc}")]
@@ -463,7 +476,10 @@ def run_load(
     upload = None
     if upload_path is not None:
         time.sleep(max(0.0, t0 + (upload_after if upload_after is not None else seconds / 3) - time.monotonic()))
-        upload = upload_client(url, upload_path, UPLOADED, t0, auth)
+        try:
+            upload = upload_client(url, upload_path, UPLOADED, t0, auth)
+        finally:
+            uploading.clear()
     for thread in threads:
         thread.join()
     results = sorted((r for rs in outcomes.values() for r in rs), key=lambda r: r.started)

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from qa.text import FUNCTION_WORDS, content_stems
+from qa.types import Name
 
 PARAMETERS = "abstention.json"
 MISSING_NAME_FACTOR = 0.1
@@ -95,12 +96,13 @@ class Scored:
 
 @dataclass(frozen=True)
 class Retrieved:
-    """A retrieved passage as the signals need it."""
+    """A retrieved passage as the signals need it (``date``: its article's, YYYY-MM-DD, when known)."""
 
     score: float
     text: str
     title: str
     doc_id: str
+    date: str | None = None
 
 
 def key_terms(question: str) -> list[str]:
@@ -131,12 +133,58 @@ def term_found(term: str, text: str) -> bool:
         dotted = r"\.?".join(map(re.escape, term)) + r"\.?"
         if re.search(rf"\b{dotted}(?!\w)", text):
             return True
-        initials = r"\s+(?:of\s+|the\s+|and\s+)*".join(rf"{c}[a-z]+" for c in term)
-        return re.search(rf"\b{initials}\b", text) is not None
+        return any(_spells(term.lower(), words) for words in _capitalised_runs(text))
     stems = {term if len(term) <= 4 else term[: max(4, len(term) - 2)]}
     stems |= {term[: -len(end)] for end in _DEMONYM_ENDINGS if term.endswith(end) and len(term) - len(end) >= 4}
     pattern = "|".join(re.escape(s) for s in sorted(stems, key=len, reverse=True))
     return re.search(rf"\b(?:{pattern})", text, flags=re.IGNORECASE) is not None
+
+
+_CONNECTORS = frozenset({"of", "the", "and", "for", "de", "&"})
+_RUN = re.compile(r"[A-Z][\w'’.-]*(?:,?\s+(?:(?:of|the|and|for|de|&)\s+)*[A-Z][\w'’.-]*)+")
+
+
+def _capitalised_runs(text: str) -> list[list[str]]:
+    """The runs of two or more capitalised words in ``text`` (connectors such as "of" dropped)."""
+    return [[w for w in re.split(r",?\s+", m.group()) if w.lower() not in _CONNECTORS] for m in _RUN.finditer(text)]
+
+
+def _spells(letters: str, words: Sequence[str], extra: int = 2) -> bool:
+    """True when two or more consecutive ``words`` spell the acronym ``letters``: each word gives its
+    initial, in order, and at most ``extra`` further letters come from inside them ("UVA": University of
+    VirginiA)."""
+
+    def from_word(i: int, at: int, spare: int, used: int) -> bool:
+        word = words[i].lower()
+        if word[0] != letters[at]:
+            return False
+        at, inner, used = at + 1, 1, used + 1
+        while True:
+            if at == len(letters):
+                return used >= 2
+            if i + 1 < len(words) and from_word(i + 1, at, spare, used):
+                return True
+            found = word.find(letters[at], inner)
+            if spare == 0 or found < 0:
+                return False
+            at, inner, spare = at + 1, found + 1, spare - 1
+
+    return any(from_word(i, 0, extra, 0) for i in range(len(words) - 1))
+
+
+def name_found(name: Name, text: str) -> bool:
+    """True when ``text`` mentions ``name``: a one-word name as ``term_found`` reads it; a longer one by all
+    its words (a person by the surname alone: "President Biden" for "Joe Biden") or by its initials
+    ("FTC" for "Federal Trade Commission")."""
+    words = [w for w in re.split(r"[\s-]+", name.text) if w and w.lower() not in FUNCTION_WORDS]
+    if len(words) <= 1:
+        return term_found(words[0] if words else name.text, text)
+    if name.label == "PERSON" and term_found(words[-1], text):
+        return True
+    if all(term_found(w, text) for w in words):
+        return True
+    initials = "".join(w[0] for w in words if w[0].isupper())
+    return len(initials) >= 2 and term_found(initials, text)
 
 
 def question_kind(question: str) -> str:
@@ -178,14 +226,15 @@ def without(question: str, word: str) -> str:
 
 
 def evidence_text(hits: Sequence[Retrieved]) -> str:
-    """The retrieved passages and their titles, as the name checks read them."""
-    return "\n".join([h.text for h in hits] + [h.title for h in hits])
+    """The retrieved passages, their titles and their articles' dates, as the name and number checks read
+    them: "in November 2022" is found in an article dated 2022-11-09 that says "on Wednesday"."""
+    return "\n".join([h.text for h in hits] + [h.title for h in hits] + sorted({h.date for h in hits if h.date}))
 
 
-def absent_terms(terms: Sequence[str], hits: Sequence[Retrieved]) -> tuple[str, ...]:
-    """The ``terms`` that no retrieved passage (or its title) mentions."""
+def absent_terms(names: Sequence[Name], hits: Sequence[Retrieved]) -> tuple[str, ...]:
+    """The ``names`` that no retrieved passage (or its title) mentions."""
     evidence = evidence_text(hits)
-    return tuple(t for t in terms if not term_found(t, evidence))
+    return tuple(n.text for n in names if not name_found(n, evidence))
 
 
 def _share(needed: Sequence[str] | set[str], found: Sequence[bool]) -> float:
@@ -196,13 +245,13 @@ def signals(
     question: str,
     ranked: Sequence[Scored],
     hits: Sequence[Retrieved],
-    terms: Sequence[str],
+    terms: Sequence[Name],
     rescore: Callable[[Sequence[str], str], Sequence[float]] | None = None,
     absent: Sequence[str] | None = None,
 ) -> Signals:
     """Return the signals of ``question`` given the reader's ``ranked`` sentences and the ``hits``.
 
-    ``terms`` are the names the evidence must mention (``key_terms`` of the question) and
+    ``terms`` are the names the evidence must mention (``qa.question.question_names``) and
     ``absent`` those of them it lacks (default: ``absent_terms(terms, hits)``);
     ``rescore(questions, sentence)`` is the cross-encoder that scored ``ranked`` (a score per
     question): with it, each question word the best sentence lacks is dropped in turn and the

@@ -20,13 +20,14 @@ from qa.abstain import AbstentionModel
 from qa.articles import FileProblem, load_articles
 from qa.config import Config
 from qa.dialogue import Resolution, points_back, resolve
-from qa.errors import InvalidQuestionError, ModelLoadError, NoArticlesError, UnknownArticleError
+from qa.errors import InvalidArgumentError, InvalidQuestionError, ModelLoadError, NoArticlesError, UnknownArticleError
 from qa.generate import GenerativeReader
 from qa.index import Hit, IndexUpdate, PassageIndex, index_exists
 from qa.llm import LLM, load_llm
 from qa.locks import ReadWriteLock
 from qa.models import Models, warm_models
-from qa.reader import SentenceReader, key_terms
+from qa.question import question_names
+from qa.reader import NO_ANSWER, SentenceReader, key_terms
 from qa.retrieve import Filters, Retrieval, Retriever, parse_date
 from qa.storage import WriteLock
 from qa.types import Answer, Article
@@ -78,13 +79,49 @@ def make_filters(
         as_of = date.today()
     days = []
     for name, value in (("since", since), ("until", until), ("as_of", as_of)):
+        if value is not None and not isinstance(value, (str, date)):
+            raise InvalidQuestionError(f"{name}={value!r:.40} is not a date: use YYYY-MM-DD or a datetime.date.")
         day = parse_date(value) if value not in (None, "") else None
         if value not in (None, "") and day is None:
             raise InvalidQuestionError(f"{name}={value!r} is not a date: use YYYY-MM-DD.")
         days.append(day)
-    wanted = tuple(s.strip() for s in sources or () if s and s.strip())
+    wanted = tuple(s.strip() for s in _texts(sources or (), "sources") if s.strip())
     filters = Filters(wanted, *days)
     return filters if filters.active else None
+
+
+def _texts(value: object, what: str) -> tuple[str, ...]:
+    """``value`` as a tuple of strings: one string, or a list or tuple of them."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise InvalidArgumentError(f"{what} must be a string or a list of strings, not {value!r:.80}.")
+
+
+def _paths(value: object, what: str = "paths") -> list[str | Path]:
+    """``value`` as a list of paths: one path, or an iterable of them."""
+    if isinstance(value, (str, Path)):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, dict)):
+        items = list(value)
+        if all(isinstance(v, (str, Path)) for v in items):
+            return items
+    raise InvalidArgumentError(f"{what} must be a file or folder path, or a list of them, not {value!r:.80}.")
+
+
+def _strictness(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise InvalidQuestionError(f"strictness={value!r:.40} is not a probability: use a number from 0 to 1.")
+    return float(value)
+
+
+def _top_k(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"top_k={value!r:.40} is not a number of passages: use a whole number of 1 or more.")
+    return value
 
 
 def start_loading(config: Config, seed_paths: Iterable[str | Path] = ("seeds",)) -> Future[Assistant]:
@@ -156,7 +193,7 @@ class Assistant:
         self._llm = llm  # else loaded from config.llm on first use (never when it is empty)
         self._llm_lock = threading.Lock()
         self.index_dir = Path(index_dir) if index_dir is not None else None
-        self.models = models or Models(self.config.embed_model, self.config.cross_encoder, self.config.embed_batch_size)
+        self.models = models or Models.of(self.config)
         self.index = index
         self.problems = tuple(problems)
         self._retriever = Retriever(index, self.config, self.models.embedder, self.models.cross_encoder)
@@ -179,9 +216,7 @@ class Assistant:
         ``NoArticlesError`` when nothing could be loaded.
         """
         config = config or Config.from_env()
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
-        paths = list(paths)
+        paths = _paths(paths)
         report = load_articles(paths, config.max_file_bytes)
         if not report.articles:
             details = "".join(f"\n  {p}" for p in report.problems)
@@ -202,7 +237,9 @@ class Assistant:
         config = config or Config.from_env()
         if not articles:
             raise NoArticlesError("No articles to index.")
-        models = models or Models(config.embed_model, config.cross_encoder, config.embed_batch_size)
+        if not all(isinstance(a, Article) for a in articles):
+            raise InvalidArgumentError("articles must be qa.Article values; to index files, use from_articles(paths).")
+        models = models or Models.of(config)
         with WriteLock(index_dir) if index_dir is not None else contextlib.nullcontext() as lock:
             index = PassageIndex.build(articles, config, models.embedder(), show_progress=show_progress)
             if lock is not None:
@@ -212,8 +249,10 @@ class Assistant:
     @classmethod
     def load(cls, index_dir: str | Path, config: Config | None = None, models: Models | None = None) -> Assistant:
         """Load a persisted index (nothing is embedded; models load on first question)."""
+        if not isinstance(index_dir, (str, Path)):
+            raise InvalidArgumentError(f"index_dir must be a folder path, not {index_dir!r:.80}.")
         config = config or Config.from_env()
-        models = models or Models(config.embed_model, config.cross_encoder, config.embed_batch_size)
+        models = models or Models.of(config)
         index = PassageIndex.load(index_dir, config, models.embedder)
         return cls(index, config, models, index_dir=index_dir)
 
@@ -239,9 +278,7 @@ class Assistant:
         When the assistant has an ``index_dir``, the updated index replaces it atomically.
         Files that cannot be used are reported in the result's ``problems``.
         """
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
-        report = load_articles(list(paths), self.config.max_file_bytes)
+        report = load_articles(_paths(paths), self.config.max_file_bytes)
         with self._writing() as lock:
             update = self.index.update(report.articles, self.config, self.models.embedder(), show_progress)
             if lock is not None and (update.added or update.replaced):
@@ -254,14 +291,11 @@ class Assistant:
 
         Raises ``UnknownArticleError`` if an id is not indexed; nothing is removed then.
         """
-        ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
+        ids = list(_texts(doc_ids, "doc_ids"))
+        if not ids:
+            return []
         with self._writing() as lock:
-            try:
-                removed = self.index.remove(ids)
-            except KeyError as exc:
-                raise UnknownArticleError(
-                    f"Not in the index: {exc.args[0]}. `qa articles` lists the indexed ids."
-                ) from exc
+            removed = self.index.remove(ids)
             if lock is not None:
                 self.index.persist(lock.root, lock)
         return removed
@@ -348,14 +382,17 @@ class Assistant:
         """
         use_llm = self.uses_llm(reader)
         question = clean_question(question, self.config.max_question_chars)
+        strictness = _strictness(strictness)
         filters = make_filters(sources, since, until, as_of)
         if within is not None:
+            within = _texts(within, "within")
             base = filters or Filters()
             filters = _Within(base.sources, base.since, base.until, base.as_of, frozenset(within))
         cross_encoder = self.models.cross_encoder()  # loaded once, before the clock starts
         self.models.embedder()
+        nlp = self.models.nlp()
         started = time.perf_counter()
-        own_terms = key_terms(question)
+        own_terms = question_names(nlp, question)
         resolved = clean_question(resolved, self.config.max_question_chars) if resolved else question
         if context_terms:
             resolved = f"{resolved} ({' '.join(context_terms)})"
@@ -365,6 +402,9 @@ class Assistant:
         reading = SentenceReader(cross_encoder, config, self.abstention).read(
             resolved, retrieval.hits, self.index.article, required_terms=own_terms
         )
+        if not retrieval.hits and filters is not None:
+            why = "No article matches the sources, dates or articles the search was restricted to."
+            reading = replace(reading, text=f"{NO_ANSWER} {why}", reason=why)
         read_done = time.perf_counter()
         timings = {**retrieval.timings, "read": round(read_done - read_started, 4)}
         answer = Answer(
@@ -376,6 +416,7 @@ class Assistant:
             evidence=reading.evidence,
             confidence=reading.confidence,
             missing=reading.missing_terms,
+            reason=reading.reason,
         )
         if use_llm and not reading.abstained:
             generated = GenerativeReader(self.llm, cross_encoder, self.config).read(
@@ -420,6 +461,7 @@ class Assistant:
     ) -> Retrieval:
         """Like ``search``, with the seconds each retrieval stage took."""
         question = clean_question(question, self.config.max_question_chars)
+        top_k = _top_k(top_k)
         self.models.embedder()
         if self.config.rerank:
             self.models.cross_encoder()
@@ -432,7 +474,7 @@ class Assistant:
     # ---- articles ------------------------------------------------------------------
     @_shared
     def article(self, doc_id: str) -> Article:
-        """Return the article with ``doc_id``; raises ``KeyError`` if there is none."""
+        """Return the article with ``doc_id``; raises ``UnknownArticleError`` if there is none."""
         return self.index.article(doc_id)
 
     @_shared
@@ -468,6 +510,8 @@ class Conversation:
     def __init__(self, assistant: Assistant, history: Sequence[Turn] = ()) -> None:
         self.assistant = assistant
         self._turns: list[Turn] = list(history)
+        if not all(isinstance(t, Turn) for t in self._turns):
+            raise InvalidArgumentError("history must be a list of Turn values, as Conversation.history returns.")
 
     @property
     def history(self) -> tuple[Turn, ...]:
@@ -486,7 +530,7 @@ class Conversation:
     def _article_text(self, doc_id: str) -> str:
         try:
             return self.assistant.article(doc_id).text
-        except KeyError:  # removed from the library since it was cited
+        except UnknownArticleError:  # removed from the library since it was cited
             return ""
 
     def ask(

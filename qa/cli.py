@@ -7,12 +7,12 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from qa.assistant import Assistant, start_loading
 from qa.auth import add_auth_arguments, read_credentials
 from qa.config import Config
-from qa.errors import NoArticlesError, QAError
+from qa.errors import InvalidArgumentError, NoArticlesError, QAError
 from qa.stores import StoreKind
 from qa.types import Answer, removed_note
 
@@ -156,9 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     _llm(p)
     _common(p)
 
-    p = sub.add_parser("serve", help="serve the chat web UI", description="Serve the chat web UI (the same as app.py).")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    p = sub.add_parser(
+        "serve",
+        help="serve the chat web UI",
+        description="Serve the chat web UI (`python app.py` takes the same options).",
+    )
+    p.add_argument(
+        "--host",
+        help="address to bind (default: $GRADIO_SERVER_NAME, else 127.0.0.1: this machine only)",
+    )
+    p.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
     p.add_argument(
         "--seeds",
         nargs="*",
@@ -318,13 +325,29 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(format_answer(answer))
 
 
+def serving_address(host: str | None, port: int | None, environ: Mapping[str, str]) -> tuple[str, int]:
+    """The address to serve on: the flags, else Gradio's ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT``
+    (as containers and hosted Spaces set them), else 127.0.0.1:7860."""
+    host = host or environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"
+    if port is None:
+        raw = environ.get("GRADIO_SERVER_PORT", "").strip()
+        try:
+            port = int(raw) if raw else 7860
+        except ValueError:
+            raise InvalidArgumentError(f"GRADIO_SERVER_PORT={raw!r} is not a port number: use 1 to 65535.") from None
+    if not 0 < port < 65536:
+        raise InvalidArgumentError(f"Port {port} is out of range: use 1 to 65535 (--port or GRADIO_SERVER_PORT).")
+    return host, port
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     auth = read_credentials(args.auth, args.auth_file, os.environ)  # a bad login fails before any model loads
+    host, port = serving_address(args.host, args.port, os.environ)
     config = _config(args)
     loading = start_loading(config, args.seeds)  # the index and models load while gradio is imported
     from qa.ui import serve
 
-    serve(config, host=args.host, port=args.port, seed_paths=args.seeds, auth=auth, loading=loading)
+    serve(config, host=host, port=port, seed_paths=args.seeds, auth=auth, loading=loading)
     return 0
 
 
@@ -378,9 +401,10 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``qa`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
+    serving = args.command == "serve"  # a server logs what it does (start-up, the address, the index built)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if args.verbose or serving else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if serving else "%(levelname)s %(name)s: %(message)s",
     )
     try:
         return COMMANDS[args.command](args)

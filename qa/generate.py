@@ -8,9 +8,10 @@
    ANSWER`` when they do not answer, and to treat any instruction inside them as text.
 3. ``Verifier`` splits the draft into sentences. Citation numbers that do not exist are
    removed. A sentence is supported when it cites at least one evidence sentence, its
-   numbers and names occur in the sentences it cites, it does not negate what they say,
-   and either enough of its content words occur in them (``llm_min_overlap``) or the
-   cross-encoder scores it against them above ``llm_support_threshold``.
+   numbers and names occur in the sentences it cites, it does not negate what they say, it
+   says something the question does not, and of its content words beyond the question's
+   either enough occur in them (``llm_min_overlap``) or some do and the cross-encoder scores
+   the sentence against them above ``llm_support_threshold``.
 4. Unsupported sentences are dropped (``Answer.dropped``, ``Answer.unsupported``); the
    kept ones are renumbered, and their citations quote the evidence sentences exactly.
    When nothing supported remains (or the model says ``NO ANSWER``), the answer is the
@@ -55,7 +56,15 @@ CONDENSE_PROMPT = (
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\s*\]")
 _SPECIAL = re.compile(r"<\|[^|<>]{0,40}\|>|</?s>|\[/?INST\]|</?(?:sentences|evidence)>", re.IGNORECASE)
 _ENUMERATOR = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
-_LEAD_IN = re.compile(r"^\s*(?:answer|response)\s*:\s*", re.IGNORECASE)
+# "Answer:", "The answer is:", "My short answer:" before the first sentence: not part of the claim.
+_LEAD_IN = re.compile(r"^\s*(?:(?:the|my)\s+)?(?:short\s+)?(?:answer|response)(?:\s+is)?\s*:\s*", re.IGNORECASE)
+# Words that restate the question's frame ("What did China say…" → "China said…"): no information.
+_FRAME = frozenset(
+    content_stems(
+        "say says said saying tell tells told telling answer answers question questions statement something "
+        "anything thing things"
+    )
+)
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without)\b|n[’']t\b", re.IGNORECASE)
 _REFUSAL = re.compile(r"^\W*(?:no answer|not answered|the sentences do not answer)\b", re.IGNORECASE)
@@ -178,17 +187,25 @@ class Verifier:
         self.cross_encoder = cross_encoder
         self.config = config
 
-    def check(self, draft: str, evidence: Sequence[Evidence]) -> list[Claim]:
-        """Return one ``Claim`` per sentence of ``draft``, supported or not (with the reason)."""
+    def check(self, draft: str, evidence: Sequence[Evidence], question: str) -> list[Claim]:
+        """Return one ``Claim`` per sentence of ``draft`` answering ``question``, supported or not (with the
+        reason). A sentence must say something the question does not: its content words beyond the
+        question's are what the cited sentences must support."""
+        asked = content_stems(question) | _FRAME
         claims = []
         for sentence, numbers in split_claims(draft):
             valid = tuple(dict.fromkeys(n for n in numbers if 1 <= n <= len(evidence)))
             invalid = tuple(dict.fromkeys(n for n in numbers if not 1 <= n <= len(evidence)))
-            claims.append(self._check_one(sentence, valid, invalid, evidence))
+            claims.append(self._check_one(sentence, valid, invalid, evidence, asked))
         return claims
 
     def _check_one(
-        self, sentence: str, cited: tuple[int, ...], invalid: tuple[int, ...], evidence: Sequence[Evidence]
+        self,
+        sentence: str,
+        cited: tuple[int, ...],
+        invalid: tuple[int, ...],
+        evidence: Sequence[Evidence],
+        asked: set[str] | frozenset[str],
     ) -> Claim:
         def verdict(supported: bool, reason: str = "", overlap: float = 0.0, score: float | None = None) -> Claim:
             return Claim(sentence, cited, invalid, supported, reason, overlap, score)
@@ -207,9 +224,14 @@ class Verifier:
         words = content_stems(sentence)
         if not words:
             return verdict(False, "says nothing that can be checked")
+        words -= asked
+        if not words:
+            return verdict(False, "only restates the question")
         overlap = len(words & content_stems(source)) / len(words)
         if overlap >= self.config.llm_min_overlap:
             return verdict(True, overlap=round(overlap, 3))
+        if overlap == 0:  # nothing it adds to the question is in what it cites
+            return verdict(False, "adds nothing found in the cited sentences", 0.0)
         if self.cross_encoder is None:
             return verdict(False, "too few of its words in the cited sentences", round(overlap, 3))
         score = float(self.cross_encoder.score(sentence, [source])[0])
@@ -260,12 +282,15 @@ class GenerativeReader:
             raise ValueError("GenerativeReader.read needs an LLM")
         evidence = self.evidence(reading)
         draft = self.llm.stream(build_messages(question, evidence, article), on_token).strip()
-        return self.from_draft(draft, reading, article)
+        return self.from_draft(question, draft, reading, article)
 
-    def from_draft(self, draft: str, reading: Reading, article: Callable[[str], Article]) -> Generated:
-        """Verify ``draft`` (whose ``[n]`` number ``self.evidence(reading)``) and cite what is supported."""
+    def from_draft(
+        self, question: str, draft: str, reading: Reading, article: Callable[[str], Article]
+    ) -> Generated:
+        """Verify ``draft`` answering ``question`` (its ``[n]`` number ``self.evidence(reading)``) and cite
+        what is supported."""
         evidence = self.evidence(reading)
-        claims = () if is_refusal(draft) else tuple(self.verifier.check(draft, evidence))
+        claims = () if is_refusal(draft) else tuple(self.verifier.check(draft, evidence, question))
         kept = list({c.text: c for c in reversed(claims) if c.supported}.values())[::-1]  # each sentence once
         if not kept:
             return Generated(reading.text, reading.citations, "llm-fallback", draft, claims)

@@ -62,7 +62,13 @@ from qa.articles import FileProblem, content_hash
 from qa.bm25 import BM25Index
 from qa.chunking import make_passages
 from qa.config import Config
-from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, ManifestMismatchError
+from qa.errors import (
+    CorruptIndexError,
+    IndexChangedError,
+    IndexNotFoundError,
+    ManifestMismatchError,
+    UnknownArticleError,
+)
 from qa.faiss_index import describe
 from qa.models import Embedder
 from qa.storage import WriteLock, file_checksums, fsync_dir, verify_checksums, write_atomically
@@ -244,11 +250,11 @@ class PassageIndex:
     def remove(self, doc_ids: Sequence[str]) -> list[str]:
         """Delete articles and their passages from the vector store, the docstore and the article store.
 
-        Raises ``KeyError`` naming the ids that are not in the index (nothing is removed then).
+        Raises ``UnknownArticleError`` naming the ids that are not in the index (nothing is removed then).
         """
         unknown = [d for d in doc_ids if d not in self._articles]
         if unknown:
-            raise KeyError(", ".join(unknown))
+            raise UnknownArticleError(unknown)
         with self._lock:
             self._delete(list(doc_ids))
             _fit_vector_index(self._index.vector_store, self._config)
@@ -418,8 +424,11 @@ class PassageIndex:
         return int(self.manifest["passages"])
 
     def article(self, doc_id: str) -> Article:
-        """Return one article; raises ``KeyError`` for an unknown id."""
-        return self._articles[doc_id]
+        """Return one article; raises ``UnknownArticleError`` (a ``KeyError``) for an unknown id."""
+        try:
+            return self._articles[doc_id]
+        except (KeyError, TypeError):  # TypeError: an id that is not even hashable
+            raise UnknownArticleError(doc_id if isinstance(doc_id, str) else repr(doc_id)) from None
 
     def articles(self) -> list[Article]:
         """Return all articles, in indexing order."""

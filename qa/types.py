@@ -55,6 +55,17 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Name:
+    """A name that a question asks about, which the evidence must mention to answer it.
+
+    ``label`` is the kind of name (spaCy's entity label, e.g. ``PERSON``, ``ORG``, ``GPE``;
+    ``ACRONYM``; or ``""`` when it was read by capitalisation alone)."""
+
+    text: str
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class Citation:
     """A quoted sentence that supports part of an answer."""
 
@@ -98,7 +109,8 @@ class Answer:
     the question's terms that no article mentions (``missing``), and may go on with the
     nearest information the articles do hold, clearly marked as not an answer: then
     ``citations`` are those nearest sentences (else empty). ``confidence`` is the estimated
-    probability that the evidence answers (``qa.abstain``). ``timings`` holds seconds per stage.
+    probability that the evidence answers (``qa.abstain``); ``reason`` says why it abstained
+    (empty for an answer). ``timings`` holds seconds per stage.
     ``resolved_question`` is what was searched (differs from ``question`` for follow-ups).
     ``evidence`` holds the best-scored sentences, best first, whether or not they were used.
 
@@ -123,6 +135,7 @@ class Answer:
     unsupported: int = 0
     confidence: float | None = None
     missing: tuple[str, ...] = ()
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the answer as a JSON-serialisable dict (citations as objects)."""
@@ -140,6 +153,7 @@ class Answer:
             "unsupported": self.unsupported,
             "confidence": self.confidence,
             "missing": list(self.missing),
+            "reason": self.reason,
         }
 
     def to_markdown(self) -> str:

@@ -24,7 +24,7 @@ from qa.articles import SUPPORTED_SUFFIXES
 from qa.assistant import Assistant, Turn, start_loading
 from qa.auth import Credentials, exposure_warning
 from qa.config import Config
-from qa.errors import QAError
+from qa.errors import QAError, UnknownArticleError
 from qa.llm import LLMSpec
 from qa.reader import NEAREST
 from qa.types import Answer, Article, Citation, removed_note
@@ -225,7 +225,7 @@ def sources_html(answers: Sequence[Answer], article: Callable[[str], Article], s
         for c in citations:
             try:
                 found: Article | None = article(c.doc_id)
-            except KeyError:
+            except UnknownArticleError:  # removed from the library since it was cited
                 found = None
             parts.append(source_html(c, found, turn, open_=open_first and c.number == 1))
         return "\n".join(parts)
@@ -430,7 +430,7 @@ class ChatPage:
     def _title(self, doc_id: str) -> str:
         try:
             return self.assistant.article(doc_id).title
-        except KeyError:
+        except UnknownArticleError:
             return doc_id
 
     def remove(self, doc_ids: Sequence[str] | None) -> tuple[Any, ...]:

@@ -17,13 +17,15 @@ from qa.abstain import (
     Retrieved,
     Scored,
     has_kind,
+    name_found,
     question_kind,
     signals,
     term_found,
 )
 from qa.models import Models
+from qa.question import question_names
 from qa.reader import NEAREST, NO_ANSWER
-from qa.types import Article
+from qa.types import Article, Name
 
 from .conftest import assert_citations_exact
 
@@ -54,8 +56,8 @@ def test_question_kinds_and_whether_the_sentence_holds_one() -> None:
 def test_signals_see_missing_names_numbers_and_words() -> None:
     hits = [Retrieved(5.0, "China said on Monday it would deepen ties with Afghanistan.", "China Taliban", "d1")]
     ranked = [Scored(4.0, hits[0].text, "d1"), Scored(1.0, "Other text.", "d1")]
-    russia = signals("What did Russia say in 2021 about Afghanistan?", ranked, hits, ["Russia"])
-    china = signals("Which ties would China deepen with Afghanistan?", ranked, hits, ["China"])
+    russia = signals("What did Russia say in 2021 about Afghanistan?", ranked, hits, [Name("Russia", "GPE")])
+    china = signals("Which ties would China deepen with Afghanistan?", ranked, hits, [Name("China", "GPE")])
     assert russia.missing_terms == 1.0 and russia.missing_numbers == 1.0
     assert china.missing_terms == 0.0 and china.missing_numbers == 0.0 and china.sentence_coverage == 1.0
     assert china.best == 4.0 and china.gap == 3.0 and china.same_article == 1.0
@@ -92,13 +94,16 @@ def test_a_near_miss_is_answered(models: Models, tmp_path: Path) -> None:
 
 
 def test_strictness_moves_the_operating_point_monotonically(assistant: Assistant) -> None:
-    questions = [json.loads(line)["question"] for line in SEED_QUESTIONS.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in SEED_QUESTIONS.read_text().splitlines() if line.strip()]
+    questions = [row["question"] for row in rows]
+    answerable = {row["question"] for row in rows if row["answers"]}
     shipped = assistant.abstention.strictness
     levels = sorted({0.0, 0.25, 0.5, 0.75, 1.0, shipped})
     answered = {s: {q for q in questions if not assistant.ask(q, strictness=s).abstained} for s in levels}
     for lower, higher in zip(levels, levels[1:], strict=False):
         assert answered[higher] <= answered[lower]  # a stricter setting never answers more
-    assert answered[0.0] == set(questions)  # every seed question has evidence to quote
+    # At 0 every question with a sentence to quote is answered: all the answerable ones at least.
+    assert answerable <= answered[0.0]
     assert answered[1.0] == set()
     assert answered[0.0] != answered[shipped] != set()
 
@@ -138,3 +143,47 @@ def test_a_parameter_file_for_other_signals_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="other signals"):
         AbstentionModel.load(path)
+
+
+def test_months_weekdays_common_words_and_cited_outlets_are_not_names(models: Models) -> None:
+    nlp = models.nlp()
+    for question in (
+        "What did the council decide in December 2015?",
+        "Which contract did the team sign on Wednesday, January 4?",
+        "How much did the All-Pro receiver earn last season?",
+        "According to the AP report, how many people were hurt in March?",
+        "What did the CNN story say happened in November?",
+    ):
+        names = {n.text for n in question_names(nlp, question)}
+        assert not names & {"December", "Wednesday", "January", "All-Pro", "All", "Pro", "AP", "CNN", "March"}, names
+    assert [n.text for n in question_names(nlp, "What did Russia say about the Taliban?")] == ["Russia", "Taliban"]
+    assert "Hua Chunying" in {n.text for n in question_names(nlp, "What did Hua Chunying say on Monday?")}
+    assert "UVA" in {n.text for n in question_names(nlp, "Who coaches the UVA football team?")}
+
+
+def test_an_acronym_is_found_spelled_out_and_a_long_name_by_its_initials_or_surname() -> None:
+    assert term_found("UVA", "the University of Virginia said") and term_found("NFL", "the National Football League")
+    assert term_found("UCLA", "University of California, Los Angeles") and not term_found("UVA", "Uva Grapes Ltd")
+    assert name_found(Name("Federal Trade Commission", "ORG"), "The FTC sued on Monday")
+    assert name_found(Name("Joe Biden", "PERSON"), "President Biden said") and not name_found(Name("Joe Biden"), "Joe")
+    assert not name_found(Name("Denver Broncos", "ORG"), "the Chiefs and the Raiders")
+
+
+def test_a_long_specific_question_is_answered_though_its_dates_and_acronyms_differ(
+    models: Models, tmp_path: Path
+) -> None:
+    article = Article(
+        "uva",
+        "Virginia coach praises receiver",
+        "The University of Virginia football coach said on Wednesday that the team's receiver would miss three "
+        "games with a knee injury. The coach, Tony Elliott, told reporters the receiver had surgery on Monday.",
+        "2022-11-09",
+    )
+    other = Article("rain", "Weather", "Heavy rain flooded the coastal roads overnight, and schools stayed closed.")
+    small = Assistant.build([article, other], tmp_path / "index", Config(), models, show_progress=False)
+    answer = small.ask(
+        "According to the AP report, how many games will the All-Pro receiver miss, as the UVA coach said in "
+        "November 2022?"
+    )
+    assert answer.missing == () and not answer.abstained, answer.text
+    assert "three games" in answer.text

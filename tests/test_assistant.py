@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from qa import Answer, Assistant, Citation
-from qa.errors import InvalidQuestionError
+from qa.errors import InvalidQuestionError, QAError, UnknownArticleError
 from qa.reader import key_terms, term_found
 
-from .conftest import assert_citations_exact
+from .conftest import SEED_DOC, assert_citations_exact
 
 
 def test_china_question_is_answered_with_exact_citations(assistant: Assistant) -> None:
@@ -62,8 +62,42 @@ def test_control_characters_are_cleaned(assistant: Assistant) -> None:
 def test_articles_and_article_lookup(assistant: Assistant) -> None:
     [article] = assistant.articles()
     assert assistant.article(article.doc_id) == article
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownArticleError, match="qa articles") as err:
         assistant.article("no-such-article")
+    assert isinstance(err.value, KeyError) and "'no-such-article'" in str(err.value)  # still a KeyError
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a: a.article(None),
+        lambda a: a.search("China", top_k=0),
+        lambda a: a.search("China", top_k="ten"),
+        lambda a: a.ask("What did China say?", strictness=2),
+        lambda a: a.ask("What did China say?", strictness="high"),
+        lambda a: a.ask("What did China say?", sources=[1]),
+        lambda a: a.ask("What did China say?", since=20210816),
+        lambda a: a.ask("What did China say?", within=5),
+        lambda a: a.add(123),
+        lambda a: a.add([None]),
+        lambda a: a.remove(None),
+        lambda a: a.remove(["no-such-article"]),
+        lambda a: a.chat([("q", "a")]),
+        lambda a: Assistant.load(None),
+        lambda a: Assistant.build(["not an article"]),
+        lambda a: Assistant.from_articles(42),
+    ],
+)
+def test_every_public_method_raises_the_packages_errors_saying_what_to_do(assistant: Assistant, call) -> None:  # noqa: ANN001
+    with pytest.raises(QAError) as err:
+        call(assistant)
+    assert len(str(err.value)) > 30 and "Traceback" not in str(err.value)
+    assert [a.doc_id for a in assistant.articles()] == [SEED_DOC]  # nothing was changed
+
+
+def test_a_single_source_may_be_given_as_a_string(assistant: Assistant) -> None:
+    answer = assistant.ask("What did China say about the Taliban?", sources="cnn.com")
+    assert answer.abstained and "No article matches the sources" in answer.reason
 
 
 def test_conversation_resolves_follow_ups_and_resets(assistant: Assistant) -> None:
@@ -90,3 +124,10 @@ def test_key_terms_and_matching() -> None:
     assert term_found("US", "the U.S. said")
     assert not term_found("Russia", "China and Pakistan")
     assert not term_found("UN", "unless")
+
+
+def test_the_seed_question_with_no_quotable_sentence_is_an_abstention_that_says_why(assistant: Assistant) -> None:
+    answer = assistant.ask("How many Taliban fighters entered Kabul?")
+    assert answer.text.strip()
+    assert answer.abstained and answer.reason and answer.reason in answer.text
+    assert answer.to_dict()["reason"] == answer.reason

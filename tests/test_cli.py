@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_incremental_index_list_and_remove(tmp_path: Path) -> None:
     removed = run("remove", "port", "--index", index_dir)
     assert removed.returncode == 0 and "Removed 1 article(s): port; 1 left" in removed.stdout
     unknown = run("remove", "port", "--index", index_dir)
-    assert unknown.returncode == 1 and "Not in the index: port" in unknown.stderr
+    assert unknown.returncode == 1 and "Not in the index: 'port'" in unknown.stderr and "qa articles" in unknown.stderr
     asked = run("ask", "When did the city harbour reopen?", "--index", index_dir, "--json")
     assert all(c["doc_id"] != "port" for c in json.loads(asked.stdout)["citations"])
     rebuilt = run("index", str(news), "--index", index_dir, "--rebuild")
@@ -112,3 +113,13 @@ def test_output_cut_short_by_a_pipe_is_no_crash(seed_index_dir: Path) -> None:
     done = subprocess.run(["bash", "-c", f"{command} | true"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0  # the pipeline's status is that of `true`
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_app_py_is_qa_serve_with_the_same_options() -> None:
+    """The README's flags work for both front doors: `python app.py` takes every option of `qa serve`."""
+    app = subprocess.run([sys.executable, str(SEEDS.parent / "app.py"), "--help"], capture_output=True, text=True)
+    serve = run("serve", "--help")
+    assert app.returncode == serve.returncode == 0
+    options = sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", serve.stdout)))
+    assert {"--llm", "--strictness", "--store", "--embed-model", "--host", "--port", "--auth-file"} <= set(options)
+    assert sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", app.stdout))) == options

@@ -15,15 +15,19 @@ from .conftest import SEED_DOC, assert_citations_exact
 
 
 def test_readers_share_the_lock_and_a_writer_has_it_alone() -> None:
-    lock, inside, most, log = ReadWriteLock(), [0], [0], []
+    lock, inside, log = ReadWriteLock(), [0], []
     guard = threading.Lock()
+    # Each of the first two readers waits, inside the lock, until the other is inside too: with a
+    # lock that readers could not share, the barrier would break instead.
+    together = threading.Barrier(2, timeout=60)
 
-    def read() -> None:
+    def read(meet: bool) -> None:
         with lock.reading():
             with guard:
                 inside[0] += 1
-                most[0] = max(most[0], inside[0])
-            time.sleep(0.05)
+            if meet:
+                together.wait()
+            time.sleep(0.01)
             with guard:
                 inside[0] -= 1
 
@@ -33,11 +37,12 @@ def test_readers_share_the_lock_and_a_writer_has_it_alone() -> None:
             time.sleep(0.05)
 
     with ThreadPoolExecutor(8) as pool:
-        for future in (
-            [pool.submit(read) for _ in range(4)] + [pool.submit(write)] + [pool.submit(read) for _ in range(4)]
-        ):
+        for future in [pool.submit(read, True), pool.submit(read, True)]:
+            future.result()  # a broken barrier would raise here
+        futures = [pool.submit(read, False) for _ in range(4)] + [pool.submit(write)]
+        futures += [pool.submit(read, False) for _ in range(4)]
+        for future in futures:
             future.result()
-    assert most[0] >= 2  # readers overlapped
     assert log == [("write", 0)]  # the writer ran with no reader inside
 
 

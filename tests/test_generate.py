@@ -69,7 +69,7 @@ def test_unsupported_sentences_are_dropped_and_counted(
         "Beijing praised the weather. "  # no citation
         f"{first} [12]"  # only a citation that does not exist
     )
-    generated = reader.from_draft(draft, reading, assistant.article)
+    generated = reader.from_draft(QUESTION, draft, reading, assistant.article)
     assert generated.reader == "llm"
     assert generated.dropped == (
         "China said that 5,000 soldiers would march on Moscow.",
@@ -89,7 +89,7 @@ def test_kept_sentences_are_renumbered_in_order_of_first_citation(
     assistant: Assistant, reader: GenerativeReader, reading: Reading
 ) -> None:
     third, first = reading.evidence[2].text, reading.evidence[0].text
-    generated = reader.from_draft(f"{third} [3]\n{first} [1][3]", reading, assistant.article)
+    generated = reader.from_draft(QUESTION, f"{third} [3]\n{first} [1][3]", reading, assistant.article)
     assert generated.text == f"{third} [1] {first} [2][1]"
     assert [(c.number, c.quote) for c in generated.citations] == [(1, third), (2, first)]
 
@@ -105,17 +105,38 @@ def test_a_paraphrase_needs_its_names_and_numbers_in_the_cited_sentences(
         f"Russia said it wanted friendly and cooperative ties with Afghanistan [{cited}]. "
         f"China said it never wanted friendly and cooperative ties with Afghanistan [{cited}].",
         evidence,
+        QUESTION,
     )
     assert good.supported, good
     assert not wrong_name.supported and "Russia" in wrong_name.reason
     assert not negated.supported and "negates" in negated.reason
 
 
+def test_a_claim_that_only_restates_the_question_is_dropped(
+    assistant: Assistant, reader: GenerativeReader, reading: Reading
+) -> None:
+    cited = next(i for i, e in enumerate(reading.evidence, start=1) if "Taliban" in e.text and "China" in e.text)
+    echoes = [
+        f"The answer is:  China said about the Taliban. [{cited}]",  # what SmolLM2 wrote on one machine
+        f"China said something about the Taliban [{cited}].",
+        f"Answer: China has said about the Taliban [{cited}].",
+    ]
+    for echo in echoes:
+        generated = reader.from_draft(QUESTION, echo, reading, assistant.article)
+        [claim] = generated.claims
+        assert not claim.supported and "restates the question" in claim.reason, claim
+        assert generated.reader == "llm-fallback" and generated.text == reading.text
+    # A sentence with what China did say is kept: its words beyond the question are in what it cites.
+    said = next(i for i, e in enumerate(reading.evidence, start=1) if "friendly and cooperative" in e.text)
+    informative = f"China said it was willing to deepen friendly and cooperative ties with Afghanistan [{said}]."
+    assert reader.from_draft(QUESTION, informative, reading, assistant.article).reader == "llm"
+
+
 def test_nothing_supported_falls_back_to_the_sentence_reader(
     assistant: Assistant, reader: GenerativeReader, reading: Reading
 ) -> None:
     for draft in ("The moon is made of cheese [1].", "NO ANSWER", ""):
-        generated = reader.from_draft(draft, reading, assistant.article)
+        generated = reader.from_draft(QUESTION, draft, reading, assistant.article)
         assert generated.reader == "llm-fallback"
         assert generated.text == reading.text and generated.citations == reading.citations
 

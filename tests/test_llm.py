@@ -123,14 +123,14 @@ def assert_checked(assistant: Assistant, answer: Answer) -> None:
     if answer.reader == "llm":
         cited = [Evidence(c.doc_id, c.start, c.end, c.quote, c.score) for c in answer.citations]
         assert [c.number for c in answer.citations] == list(range(1, len(cited) + 1))
-        final = verifier.check(answer.text, cited)
+        final = verifier.check(answer.text, cited, answer.resolved_question)
         assert final and all(claim.supported for claim in final), final
         assert len(final) == len(split_claims(answer.text))
     else:
         assert answer.reader == "llm-fallback"
         quoted = {c.quote for c in answer.citations}
         assert all(s in " ".join(quoted) for s, _ in split_claims(answer.text))  # the sentence reader's quotes
-    draft = verifier.check(answer.draft, answer.evidence[: assistant.config.llm_evidence])
+    draft = verifier.check(answer.draft, answer.evidence[: assistant.config.llm_evidence], answer.resolved_question)
     for claim in draft:
         if claim.supported:
             assert claim.text in answer.text or answer.reader == "llm-fallback"
@@ -140,7 +140,8 @@ def assert_checked(assistant: Assistant, answer: Answer) -> None:
 
 
 def test_in_process_gguf_answers_keep_only_supported_sentences(gguf_assistant: Assistant) -> None:
-    answers = []
+    # Whatever a small model writes (its text differs between machines and builds), what is kept is
+    # supported and says more than the question, and what is not is gone (assert_checked).
     for question in QUESTIONS:
         tokens: list[str] = []
         answer = gguf_assistant.ask(question, on_token=tokens.append)
@@ -148,9 +149,6 @@ def test_in_process_gguf_answers_keep_only_supported_sentences(gguf_assistant: A
         assert len(tokens) > 1 and "".join(tokens).strip() == answer.draft  # streamed as generated
         assert answer.timings["generate"] > 0
         assert_checked(gguf_assistant, answer)
-        answers.append(answer)
-    # The small model's drafts contain sentences that were removed.
-    assert sum(a.unsupported for a in answers) > 0
 
 
 def test_unanswerable_questions_abstain_without_calling_the_llm(gguf_assistant: Assistant) -> None:

@@ -16,8 +16,12 @@ from qa import Answer, Assistant, Config
 from qa.articles import load_articles, normalize_text
 from qa.chunking import make_passages, split_sentences
 from qa.errors import InvalidQuestionError
+from qa.generate import GenerativeReader
 from qa.models import Models
+from qa.reader import NO_ANSWER, Reading
 from qa.types import Article
+
+from .conftest import SEEDS
 
 FAST = settings(max_examples=150, deadline=None)
 WITH_MODELS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -142,3 +146,76 @@ def test_citations_slice_their_quotes_on_any_article(config: Config, models: Mod
         assert article.text[c.start : c.end] == c.quote and c.doc_id == "any"
     for e in answer.evidence:
         assert article.text[e.start : e.end] == e.text
+
+
+# ---- the answer contract: an answer quotes and cites, or an abstention says why ----------------
+
+SEED_TEXT = (SEEDS / "2021-08-16-china-taliban.txt").read_text(encoding="utf-8")
+POOL = [
+    Article("seed", "China Taliban", normalize_text(SEED_TEXT), "2021-08-16"),
+    Article(
+        "harbour",
+        "Harbour reopens",
+        "The city harbour reopened on Friday after a storm. Mayor Ana Lopes said 40 boats had been damaged. "
+        "“We will rebuild,” she said.",
+        "2024-03-01",
+    ),
+    Article("rain", "Weather", "Heavy rain flooded the coastal roads overnight, and schools stayed closed."),
+]
+QUESTION_STARTS = ["What did", "Who said", "How many", "When did", "Where did", "Why did", "Which", "What about"]
+
+
+def assert_answer_contract(answer: Answer, article: object) -> None:
+    """An answer has text and at least one citation it refers to; an abstention says why."""
+    assert answer.text.strip()
+    if answer.abstained:
+        assert answer.reason.strip() and answer.reason in answer.text and answer.text.startswith(NO_ANSWER)
+    else:
+        assert answer.citations and not answer.reason
+        for c in answer.citations:
+            assert f"[{c.number}]" in answer.text
+    for c in answer.citations:
+        assert article(c.doc_id).text[c.start : c.end] == c.quote  # type: ignore[operator]
+
+
+@WITH_MODELS
+@given(
+    st.lists(st.one_of(st.sampled_from(POOL), prose.map(lambda t: Article("made-up", "Made up", normalize_text(t)))))
+    .map(lambda arts: list({a.doc_id: a for a in arts if a.text.strip()}.values()))
+    .filter(bool),
+    st.sampled_from(QUESTION_STARTS),
+    st.lists(st.one_of(st.sampled_from([*WORDS, "Taliban", "Kabul", "fighters", "Lopes"]), st.text(max_size=12))),
+    st.sampled_from([None, 0.0, 0.3, 0.9]),
+)
+@example([POOL[0]], "How many", ["Taliban", "fighters", "entered", "Kabul"], None)  # once an empty non-answer
+def test_every_answer_quotes_and_cites_or_abstains_saying_why(
+    config: Config, models: Models, articles: list[Article], start: str, words: list[str], strictness: float | None
+) -> None:
+    assistant = Assistant.build(articles, config=config, models=models, show_progress=False)
+    question = f"{start} {' '.join(words)}?"
+    try:
+        answer = assistant.ask(question, strictness=strictness)
+    except InvalidQuestionError:
+        return
+    assert_answer_contract(answer, assistant.article)
+
+
+@settings(FAST, max_examples=60)
+@given(st.text(max_size=200), st.lists(st.integers(min_value=-2, max_value=12), max_size=4))
+def test_a_verified_llm_answer_quotes_and_cites_whatever_the_draft(
+    assistant: Assistant, draft_text: str, numbers: list[int]
+) -> None:
+    """Whatever an LLM writes, what the generative reader returns keeps the contract."""
+    reading = _seed_reading(assistant)
+    draft = draft_text + "".join(f" [{n}]" for n in numbers)
+    generated = GenerativeReader(None, None, assistant.config).from_draft(
+        "What did China say about the Taliban?", draft, reading, assistant.article
+    )
+    answer = Answer("q", generated.text, generated.citations, False, reader=generated.reader)
+    assert_answer_contract(answer, assistant.article)
+
+
+def _seed_reading(assistant: Assistant) -> Reading:
+    answer = assistant.ask("What did China say about the Taliban?")
+    assert not answer.abstained
+    return Reading(answer.text, answer.citations, False, answer.evidence[0].score, (), answer.evidence)

@@ -21,7 +21,8 @@ from gradio_client import Client, handle_file
 
 from qa import Assistant, Config
 from qa.auth import AUTH_ENV, exposure_warning, is_loopback, parse_credentials, read_credentials
-from qa.errors import InvalidAuthError
+from qa.cli import serving_address
+from qa.errors import InvalidArgumentError, InvalidAuthError
 from qa.models import Models
 
 from .conftest import ROOT, SEED_DOC
@@ -43,14 +44,15 @@ class Server:
 
 @pytest.fixture(scope="module")
 def secured(seed_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """app.py with --auth-file, the default host, and GRADIO_SERVER_NAME=0.0.0.0 (which must not win)."""
+    """app.py with --auth-file and --host 127.0.0.1, and GRADIO_SERVER_NAME=0.0.0.0 (the flag must win)."""
     work = tmp_path_factory.mktemp("secured")
     shutil.copytree(seed_index_dir, work / "index")
     credentials = work / "users.txt"
     credentials.write_text(f"# newsroom logins\n{USER}:{PASSWORD}\n\n{OTHER_USER}:{OTHER_PASSWORD}\n", encoding="utf-8")
     env = {"GRADIO_SERVER_NAME": "0.0.0.0", "QA_MAX_FILE_BYTES": str(UPLOAD_LIMIT)}
     env.pop(AUTH_ENV, None)
-    with load.app_server(work / "index", work / "app.log", args=["--auth-file", str(credentials)], env=env) as url:
+    args = ["--auth-file", str(credentials), "--host", "127.0.0.1"]
+    with load.app_server(work / "index", work / "app.log", args=args, env=env) as url:
         yield Server(url, int(url.rsplit(":", 1)[1].strip("/")), work / "app.log")
 
 
@@ -76,11 +78,47 @@ def listening_addresses(port: int) -> list[str]:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's /proc/net/tcp")
-def test_the_page_binds_only_loopback_by_default(secured: Server) -> None:
+def test_an_explicit_host_wins_over_gradio_server_name(secured: Server) -> None:
     addresses = listening_addresses(secured.port)
     assert addresses and all(is_loopback(a) for a in addresses), addresses
     assert "Serving on http://127.0.0.1" in secured.log.read_text()
     assert "reachable from other machines" not in secured.log.read_text()  # no exposure warning
+
+
+def test_the_address_comes_from_the_flags_then_gradios_variables_then_localhost() -> None:
+    gradio = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8123"}
+    assert serving_address(None, None, {}) == ("127.0.0.1", 7860)
+    assert serving_address(None, None, gradio) == ("0.0.0.0", 8123)
+    assert serving_address("127.0.0.1", 9000, gradio) == ("127.0.0.1", 9000)  # an explicit flag wins
+    assert serving_address(None, None, {"GRADIO_SERVER_NAME": " ", "GRADIO_SERVER_PORT": ""}) == ("127.0.0.1", 7860)
+    for bad in ("http", "70000", "-1"):
+        with pytest.raises(InvalidArgumentError, match="GRADIO_SERVER_PORT|out of range"):
+            serving_address(None, None, {"GRADIO_SERVER_PORT": bad})
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's /proc/net/tcp")
+def test_app_py_serves_where_gradios_variables_say_and_warns_when_exposed(seed_index_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(seed_index_dir, tmp_path / "index")
+    port = load.free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "0.0.0.0",
+        "GRADIO_SERVER_PORT": str(port),
+        AUTH_ENV: f"{USER}:{PASSWORD}",
+    }
+    log = tmp_path / "app.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*APP, "--index", str(tmp_path / "index")], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    try:
+        load.wait_until_up(f"http://127.0.0.1:{port}/", proc, log, 300)
+        assert "0.0.0.0" in listening_addresses(port)  # every interface, as GRADIO_SERVER_NAME said
+        text = log.read_text()
+        assert f"Serving on http://0.0.0.0:{port}" in text and "plain HTTP" in text  # exposed: warned
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_loopback_addresses() -> None:
