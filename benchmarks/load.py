@@ -1,7 +1,7 @@
 """Load: concurrent chat sessions against app.py through gradio_client, with a library update under way.
 
-    .venv/bin/python benchmarks/load.py                        # 16 clients for 60 s
-    .venv/bin/python benchmarks/load.py --clients 4 --seconds 20 --no-results-md
+    .venv/bin/python -m benchmarks.load                        # 16 clients for 60 s
+    .venv/bin/python -m benchmarks.load --clients 4 --seconds 20 --no-results-md
 
 Writes 17 short articles (one person, one claim with a number, one place each), builds an
 index of them and the seed article with app.py itself (``--seeds``), serves it on a free
@@ -19,12 +19,10 @@ Prints a table, writes benchmarks/out/load.json and benchmarks/RESULTS-load.md.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,10 +34,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "benchmarks" / "out"
-RESULTS_MD = ROOT / "benchmarks" / "RESULTS-load.md"
-SEEDS = ROOT / "seeds"
+from benchmarks._common import BENCHMARKS, OUT, ROOT, SEEDS, cores, free_port, stop, write_json, write_page
+
+RESULTS_MD = BENCHMARKS / "RESULTS-load.md"
 
 
 @dataclass(frozen=True)
@@ -302,13 +299,6 @@ class Report:
 # ---- the server ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def write_articles(folder: Path, personas: Sequence[Persona]) -> list[Path]:
     """Write each persona's article into ``folder``; returns the files."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -346,12 +336,7 @@ def app_server(
         wait_until_up(url, proc, log_path, timeout)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, timeout: float) -> None:
@@ -493,7 +478,7 @@ def results_markdown(report: Report, meta: Mapping[str, object]) -> str:
     """The text of RESULTS-load.md."""
     s = report.summary()
     cpu_per_answer = float(meta["cores"]) / float(s["answers_per_second"] or 1)
-    return f"""# Load: concurrent chat sessions (`benchmarks/load.py`)
+    return f"""# Load: concurrent chat sessions (`python -m benchmarks.load`)
 
 {meta["clients"]} gradio_client sessions against `app.py` for {meta["seconds"]:g} s, on {meta["machine"]}
 ({meta["cores"]} CPU cores, shared with other work while measured), {meta["date"]}. Index: the seed
@@ -512,7 +497,7 @@ Latency is the whole round trip of one `/chat` call, waiting in the queue includ
 {report.table()}
 
 Answers: {s["answers"]} from {s["sessions_answered"]} sessions, {s["errors"]} errors.
-Reproduce: `.venv/bin/python benchmarks/load.py` (JSON in `benchmarks/out/load.json`). The test
+Reproduce: `.venv/bin/python -m benchmarks.load` (JSON in `benchmarks/out/load.json`). The test
 suite runs the same check shorter (`tests/test_load.py`: 16 sessions for about 15 s).
 
 Latency is mostly waiting in the queue: Gradio runs at most 4 answers at a time per endpoint,
@@ -544,24 +529,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clients": args.clients,
         "seconds": args.seconds,
         "machine": platform.platform(),
-        "cores": os.cpu_count(),
+        "cores": cores(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
     }
     print(report.table())
     for r in report.errors[:20]:
         print(f"error: client {r.client} at {r.started:.1f}s, {r.question!r}: {r.problem}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "meta": meta,
         "summary": report.summary(),
         "upload": asdict(report.upload) if report.upload else None,
         "results": [asdict(r) for r in report.results],
     }
-    args.out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    write_json(args.out, payload)
     print(f"Wrote {args.out}")
     if not args.no_results_md:
-        RESULTS_MD.write_text(results_markdown(report, meta), encoding="utf-8")
-        print(f"Wrote {RESULTS_MD}")
+        write_page(RESULTS_MD, results_markdown(report, meta))
     return 0 if not report.errors and report.upload and not report.summary()["upload_problem"] else 1
 
 

@@ -1,7 +1,7 @@
 """Retrieval quality and speed per stage: BM25, dense, hybrid, hybrid + rerank.
 
-    .venv/bin/python benchmarks/retrieval.py             # RealtimeQA (206 q) and SQuAD v1.1 (2,000 q)
-    .venv/bin/python benchmarks/retrieval.py --quick     # 100 questions a set
+    .venv/bin/python -m benchmarks.retrieval             # RealtimeQA (206 q) and SQuAD v1.1 (2,000 q)
+    .venv/bin/python -m benchmarks.retrieval --quick     # 100 questions a set
 
 Article-level recall@1/5/10 and MRR@10 on RealtimeQA (`queries_with_gold.jsonl` over
 `corpus_small.jsonl`) and passage (paragraph) recall on SQuAD v1.1 dev, for each mode on
@@ -20,15 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa import Assistant, Config  # noqa: E402
-from qa.articles import load_articles  # noqa: E402
-from qa.evalsets import load_eval_set  # noqa: E402
-from qa.evaluate import run  # noqa: E402
-from qa.index import index_matches  # noqa: E402
-from qa.models import Models  # noqa: E402
+from benchmarks import _common
+from qa import Assistant, Config
+from qa.eval.run import run
+from qa.eval.sets import load_eval_set
+from qa.models import Models
 
 MODES = {
     "bm25": {"retrieval": "bm25", "rerank": False},
@@ -70,26 +66,24 @@ def load_index(name: str, data: Path, out: Path, config: Config, models: Models)
     """The set's questions and a loaded (or freshly built, then cached) index."""
     questions, corpus, limit = SETS[name]
     eval_set = load_eval_set(data / questions).sample(limit, 0)
-    articles = eval_set.corpus if corpus is None else load_articles([data / corpus]).articles
-    index_dir = out / "indexes" / f"{name}@{config.embed_model.replace('/', '_')}"
-    if index_matches(index_dir, articles, config):
-        return eval_set, Assistant.load(index_dir, config, models)
-    return eval_set, Assistant.build(articles, index_dir, config, models)
+    articles = eval_set.corpus if corpus is None else _common.read_corpus(data / corpus, config)
+    return eval_set, _common.corpus_assistant(name, articles, config, models, out)[0]
 
 
 def throughput(data: Path, config: Config, models: Models, n: int = 300) -> dict[str, float]:
     """Passages indexed per second on the first ``n`` RealtimeQA articles (chunk, embed, FAISS, BM25)."""
-    articles = load_articles([data / SETS["realtimeqa"][1]]).articles[:n]
+    articles = _common.read_corpus(data / SETS["realtimeqa"][1], config)[:n]
     models.embedder().encode(["warm up"])
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         assistant = Assistant.build(articles, Path(tmp) / "index", config, models, show_progress=False)
         seconds = time.perf_counter() - started
+    passages = assistant.summary().passages
     return {
         "articles": n,
-        "passages": len(assistant.index),
+        "passages": passages,
         "seconds": round(seconds, 1),
-        "passages_per_second": round(len(assistant.index) / seconds, 1),
+        "passages_per_second": round(passages / seconds, 1),
     }
 
 
@@ -101,8 +95,8 @@ def fmt(key: str, value: float | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "evaldata"))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    parser.add_argument("--data", default=str(_common.DATA))
+    parser.add_argument("--out", default=str(_common.OUT))
     parser.add_argument("--sets", nargs="*", default=list(SETS), choices=list(SETS))
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
     parser.add_argument("--quick", action="store_true", help="100 questions a set")
@@ -115,8 +109,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     data, out = Path(args.data), Path(args.out)
-    if not (data / "realtimeqa_news").is_dir():
-        print(f"skipping: {data} has no evaluation data")
+    if _common.absent(data / "realtimeqa_news"):
         return 0
     config = Config.from_env()
     models = Models(config.embed_model, config.cross_encoder)
@@ -136,12 +129,12 @@ def main() -> int:
                 if name != "realtimeqa":
                     continue  # ~1.5 s a question: measured on 100 RealtimeQA questions only
                 questions = eval_set.sample(100, 0)
-            assistant = Assistant(base.index, config.with_changes(**MODES[mode]), models)
+            assistant = Assistant.load(base.index_dir, config.with_changes(**MODES[mode]), models)
             label = mode + (AS_OF if use_dates else "")
             report = run(assistant, questions, retrieval_only=True, name=f"{name} {label}", use_dates=use_dates)
             results[f"{name} | {label}"] = {k: report.metrics.get(k) for k in COLUMNS} | {
                 "questions": report.counts["questions"],
-                "passages": len(base.index),
+                "passages": base.summary().passages,
             }
             print(
                 f"{name:<11} {label:<14} "
@@ -151,12 +144,11 @@ def main() -> int:
     if not args.no_throughput:
         results["indexing"] = throughput(data, config, models)
         print("indexing:", results["indexing"])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "retrieval.json").write_text(json.dumps(results, indent=2))
-    table = markdown(results, " ".join(["python benchmarks/retrieval.py", *sys.argv[1:]]))
+    _common.write_json(out / "retrieval.json", results)
+    table = markdown(results, _common.command("retrieval", sys.argv[1:]))
     print(table)
     if not args.quick and (args.update or (set(args.sets) == set(SETS) and set(args.modes) == set(MODES))):
-        (ROOT / "benchmarks" / "RESULTS-retrieval.md").write_text(table)
+        (_common.BENCHMARKS / "RESULTS-retrieval.md").write_text(table)
     return 0
 
 
@@ -165,7 +157,7 @@ def markdown(results: dict[str, dict], command: str) -> str:
     lines = [
         "# Retrieval results",
         "",
-        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} (2 cores). Recall and MRR in %, at article "
+        _common.produced_by(command) + " Recall and MRR in %, at article "
         "level (RealtimeQA: 206 questions over 1,663 articles; SQuAD v1.1 dev: 2,000 questions over 2,067 "
         "paragraphs). Every mode searches the same index; latency is per question, warm. The naive rerank "
         "(30 whole passages, up to 256 word pieces each) is measured on 100 of the RealtimeQA questions; "

@@ -1,7 +1,7 @@
 """How far one machine goes: FAISS index types at 100k and 1M synthetic 384-d vectors.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/scale.py            # 100k and 1M vectors
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/scale.py --quick    # 20k and 100k
+    OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.scale            # 100k and 1M vectors
+    OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.scale --quick    # 20k and 100k
 
 For each size, builds exact search (Flat, inner product) and the approximate candidates
 (HNSW, IVF-PQ, IVF-PQ with a flat refine step, IVF-SQ8, IVF-Flat) over the same vectors
@@ -38,11 +38,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa.config import Config  # noqa: E402
-from qa.faiss_index import auto_nlist  # noqa: E402
+from benchmarks import _common
+from qa.config import Config
+from qa.index.stores.faiss import auto_nlist
 
 DIMENSION = 384
 K = 10
@@ -327,7 +325,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     config = Config()
     stats = next((r for r in rows if "cosine_random_pair" in r), rows[0])
     lines = [
-        "# Scale: FAISS index types at 100k and 1M vectors (`benchmarks/scale.py`)",
+        "# Scale: FAISS index types at 100k and 1M vectors (`python -m benchmarks.scale`)",
         "",
         f"{meta['machine']}, {meta['threads']} FAISS threads (2 CPU cores shared with other work while measured), "
         f"faiss {faiss.__version__}, {meta['date']}. Synthetic 384-d unit vectors: a mixture of Gaussian "
@@ -361,7 +359,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         f"Below `ann_threshold` = {config.ann_threshold:,} vectors the index is exact (`IndexIDMap2` over "
         f"`IndexFlatIP`); from there on it is `{config.ann_index}` with about √n lists (`ivf_nlist` = 0) and "
-        f"`ivf_probe_share` = {config.ivf_probe_share} of them searched (see `qa/faiss_index.py`). The choice, "
+        f"`ivf_probe_share` = {config.ivf_probe_share} of them searched (see `qa/index/stores/faiss.py`). The choice, "
         "from the rows above:",
         "",
         *meta["choice"],
@@ -406,8 +404,8 @@ def main() -> None:
     parser.add_argument("--nprobe", type=int, nargs="+", default=[32, 64, 128, 256], help="IVF nprobe values")
     parser.add_argument("--only", nargs="+", help="measure only index types whose name contains one of these")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "scale.json")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS-scale.md")
+    parser.add_argument("--out", type=Path, default=_common.OUT / "scale.json")
+    parser.add_argument("--results", type=Path, default=_common.BENCHMARKS / "RESULTS-scale.md")
     parser.add_argument("--keep", action="store_true", help="keep rows in --out not measured again")
     parser.add_argument("--markdown-only", action="store_true", help="rewrite --results from the JSON in --out")
     args = parser.parse_args()
@@ -437,11 +435,10 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         "date": time.strftime("%Y-%m-%d"),
         "queries": args.queries,
         "latency_queries": args.latency_queries,
-        "command": "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/scale.py " + " ".join(sys.argv[1:]),
+        "command": "OMP_NUM_THREADS=2 .venv/bin/" + _common.command("scale", sys.argv[1:]),
         "choice": CHOICE,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2), encoding="utf-8")
+    _common.write_json(args.out, {"meta": meta, "rows": rows})
     args.results.write_text(markdown(rows, meta), encoding="utf-8")
     print(f"Wrote {args.out} and {args.results}")
 

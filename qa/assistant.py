@@ -1,127 +1,57 @@
-"""The one front door: build or load an index, ask questions, hold conversations."""
+"""The one front door: build or load an index, ask questions, hold conversations.
+
+The web page, the command line, the evaluation runner and the benchmarks use only this class,
+``Conversation``, ``qa.types``, ``qa.errors`` and ``qa.config``; nothing past it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-import re
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
 
-from qa.abstain import AbstentionModel
-from qa.articles import FileProblem, load_articles
+from typing_extensions import Unpack
+
+from qa import inputs
 from qa.config import Config
-from qa.dialogue import Resolution, points_back, resolve
-from qa.errors import InvalidArgumentError, InvalidQuestionError, ModelLoadError, NoArticlesError, UnknownArticleError
-from qa.generate import GenerativeReader
-from qa.index import Hit, IndexUpdate, PassageIndex, index_exists
-from qa.llm import LLM, load_llm
-from qa.locks import ReadWriteLock
+from qa.conversation import Conversation
+from qa.errors import InvalidArgumentError, InvalidQuestionError, ModelLoadError, NoArticlesError
+from qa.index.durability import WriteLock
+from qa.index.passage_index import PassageIndex
+from qa.index.versions import index_exists, index_matches
+from qa.ingest.articles import load_articles
+from qa.locks import ReadWriteLock, reading, writing
 from qa.models import Models, warm_models
-from qa.question import question_names
-from qa.reader import NO_ANSWER, SentenceReader, key_terms
-from qa.retrieve import Filters, Retrieval, Retriever, parse_date
-from qa.storage import WriteLock
-from qa.types import Answer, Article
+from qa.options import AskChanges, AskOptions
+from qa.pipeline.abstain import AbstentionModel
+from qa.pipeline.dialogue import Resolution
+from qa.pipeline.generate import GenerativeReader
+from qa.pipeline.llm import LLM, LLMSpec, load_llm
+from qa.pipeline.question import question_names
+from qa.pipeline.reader import SentenceReader
+from qa.pipeline.retrieve import Retriever
+from qa.text import key_terms
+from qa.types import (
+    NO_ANSWER,
+    Answer,
+    Article,
+    FileProblem,
+    Hit,
+    IndexUpdate,
+    LibrarySummary,
+    LoadReport,
+    Retrieval,
+    Turn,
+)
 
 READERS = ("sentence", "llm")  # who writes answers: quoted sentences, or an LLM whose sentences are checked
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # terminal colour codes pasted along: dropped
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")  # C0 and C1 controls: read as spaces
-# Invisible format characters (soft hyphen, zero-width, bidi overrides, BOM) and lone surrogates
-# (undecodable bytes from a command line): dropped.
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
-
-
-def clean_question(question: str, max_chars: int) -> str:
-    """Return the question with control and invisible characters and extra spaces removed.
-
-    Raises ``InvalidQuestionError`` for a question that is not text, empty (once cleaned) or
-    longer than ``max_chars``.
-    """
-    if not isinstance(question, str):
-        raise InvalidQuestionError(f"The question must be text, not {type(question).__name__}.")
-    cleaned = " ".join(
-        unicodedata.normalize("NFC", _INVISIBLE.sub("", _CONTROL.sub(" ", _ANSI.sub("", question)))).split()
-    )
-    if not cleaned:
-        raise InvalidQuestionError("The question is empty: type a question about the articles.")
-    if len(cleaned) > max_chars:
-        raise InvalidQuestionError(
-            f"The question is {len(cleaned):,} characters long; the limit is {max_chars:,}. Ask something shorter."
-        )
-    return cleaned
-
-
-def make_filters(
-    sources: Sequence[str] | None,
-    since: str | date | None,
-    until: str | date | None,
-    as_of: str | date | None = None,
-) -> Filters | None:
-    """Return the article filters for ``ask``/``search``; raises for an unreadable date.
-
-    ``as_of`` also takes ``"today"``."""
-    if isinstance(as_of, str) and as_of.strip().lower() == "today":
-        as_of = date.today()
-    days = []
-    for name, value in (("since", since), ("until", until), ("as_of", as_of)):
-        if value is not None and not isinstance(value, (str, date)):
-            raise InvalidQuestionError(f"{name}={value!r:.40} is not a date: use YYYY-MM-DD or a datetime.date.")
-        day = parse_date(value) if value not in (None, "") else None
-        if value not in (None, "") and day is None:
-            raise InvalidQuestionError(f"{name}={value!r} is not a date: use YYYY-MM-DD.")
-        days.append(day)
-    wanted = tuple(s.strip() for s in _texts(sources or (), "sources") if s.strip())
-    filters = Filters(wanted, *days)
-    return filters if filters.active else None
-
-
-def _texts(value: object, what: str) -> tuple[str, ...]:
-    """``value`` as a tuple of strings: one string, or a list or tuple of them."""
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise InvalidArgumentError(f"{what} must be a string or a list of strings, not {value!r:.80}.")
-
-
-def _paths(value: object, what: str = "paths") -> list[str | Path]:
-    """``value`` as a list of paths: one path, or an iterable of them."""
-    if isinstance(value, (str, Path)):
-        return [value]
-    if isinstance(value, Iterable) and not isinstance(value, (bytes, dict)):
-        items = list(value)
-        if all(isinstance(v, (str, Path)) for v in items):
-            return items
-    raise InvalidArgumentError(f"{what} must be a file or folder path, or a list of them, not {value!r:.80}.")
-
-
-def _strictness(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise InvalidQuestionError(f"strictness={value!r:.40} is not a probability: use a number from 0 to 1.")
-    return float(value)
-
-
-def _top_k(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(f"top_k={value!r:.40} is not a number of passages: use a whole number of 1 or more.")
-    return value
 
 
 def start_loading(config: Config, seed_paths: Iterable[str | Path] = ("seeds",)) -> Future[Assistant]:
@@ -129,48 +59,12 @@ def start_loading(config: Config, seed_paths: Iterable[str | Path] = ("seeds",))
     none) in a thread, and its models in another; ``result()`` returns the assistant or raises
     what loading raised. A server calls this before it imports its web framework: the index
     is read and the models load meanwhile (on the 1,663-article index the page was up 0.2-0.3 s
-    sooner in a timing of each phase; benchmarks/speed.py cold cannot tell it from noise)."""
+    sooner in a timing of each phase; benchmarks.speed cold cannot tell it from noise)."""
     models = warm_models(config)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-index")
     future = executor.submit(Assistant.load_or_build, config.index_dir, list(seed_paths), config, models)
     executor.shutdown(wait=False)
     return future
-
-
-@dataclass(frozen=True)
-class _Within(Filters):
-    """Filters that also keep only some articles: a follow-up searches its conversation's articles first."""
-
-    doc_ids: frozenset[str] = frozenset()
-
-    @property
-    def active(self) -> bool:
-        return True
-
-    def allows(self, article: Article) -> bool:
-        return article.doc_id in self.doc_ids and super().allows(article)
-
-
-def _shared(method: Callable[Concatenate[Assistant, P], R]) -> Callable[Concatenate[Assistant, P], R]:
-    """Run ``method`` holding the assistant's lock for reading: questions run together."""
-
-    @functools.wraps(method)
-    def locked(self: Assistant, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._lock.reading():
-            return method(self, *args, **kwargs)
-
-    return locked
-
-
-def _exclusive(method: Callable[Concatenate[Assistant, P], R]) -> Callable[Concatenate[Assistant, P], R]:
-    """Run ``method`` holding the assistant's lock for writing: no question sees a half-changed index."""
-
-    @functools.wraps(method)
-    def locked(self: Assistant, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._lock.writing():
-            return method(self, *args, **kwargs)
-
-    return locked
 
 
 class Assistant:
@@ -216,7 +110,7 @@ class Assistant:
         ``NoArticlesError`` when nothing could be loaded.
         """
         config = config or Config.from_env()
-        paths = _paths(paths)
+        paths = inputs.paths(paths)
         report = load_articles(paths, config.max_file_bytes)
         if not report.articles:
             details = "".join(f"\n  {p}" for p in report.problems)
@@ -232,9 +126,16 @@ class Assistant:
         models: Models | None = None,
         show_progress: bool = True,
         problems: Sequence[FileProblem] = (),
+        reuse: bool = False,
     ) -> Assistant:
-        """Index already loaded ``articles`` (persisting to ``index_dir`` if given)."""
+        """Index already loaded ``articles`` (persisting to ``index_dir`` if given).
+
+        With ``reuse``, an index in ``index_dir`` that holds exactly these articles, built with these
+        settings, is loaded instead of built again (evaluations and benchmarks keep theirs).
+        """
         config = config or Config.from_env()
+        if reuse and index_dir is not None and index_matches(index_dir, articles, config):
+            return cls.load(index_dir, config, models)
         if not articles:
             raise NoArticlesError("No articles to index.")
         if not all(isinstance(a, Article) for a in articles):
@@ -270,28 +171,39 @@ class Assistant:
         log.info("No index in %s yet: building it from %s", index_dir, ", ".join(map(str, seed_paths)))
         return cls.from_articles(seed_paths, index_dir=index_dir, config=config, models=models)
 
+    @staticmethod
+    def exists(index_dir: str | Path) -> bool:
+        """True when ``index_dir`` holds an index."""
+        return index_exists(index_dir)
+
+    @staticmethod
+    def read_articles(paths: Iterable[str | Path] | str | Path, config: Config | None = None) -> LoadReport:
+        """Read the articles under ``paths`` without indexing them; problems are reported, not raised."""
+        config = config or Config.from_env()
+        return load_articles(inputs.paths(paths), config.max_file_bytes)
+
     # ---- updates -------------------------------------------------------------------
-    @_exclusive
+    @writing
     def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = True) -> IndexUpdate:
         """Index new and changed articles under ``paths`` (unchanged ones are not re-embedded).
 
         When the assistant has an ``index_dir``, the updated index replaces it atomically.
         Files that cannot be used are reported in the result's ``problems``.
         """
-        report = load_articles(_paths(paths), self.config.max_file_bytes)
+        report = load_articles(inputs.paths(paths), self.config.max_file_bytes)
         with self._writing() as lock:
             update = self.index.update(report.articles, self.config, self.models.embedder(), show_progress)
             if lock is not None and (update.added or update.replaced):
                 self.index.persist(lock.root, lock)
         return replace(update, problems=report.problems + update.duplicates)
 
-    @_exclusive
+    @writing
     def remove(self, doc_ids: Sequence[str] | str) -> list[str]:
         """Delete articles (FAISS vectors, docstore passages, article text); persists if it has an index_dir.
 
         Raises ``UnknownArticleError`` if an id is not indexed; nothing is removed then.
         """
-        ids = list(_texts(doc_ids, "doc_ids"))
+        ids = list(inputs.texts(doc_ids, "doc_ids"))
         if not ids:
             return []
         with self._writing() as lock:
@@ -329,6 +241,13 @@ class Assistant:
             raise ModelLoadError("No LLM is configured: pass --llm (or set QA_LLM), e.g. --llm gguf:/path/model.gguf.")
         return reader == "llm"
 
+    @property
+    def llm_name(self) -> str | None:
+        """The configured LLM's model name (None when answers are quoted sentences only)."""
+        if not self.uses_llm():
+            return None
+        return LLMSpec.parse(self.config.llm, self.config.llm_model).name if self.config.llm.strip() else "LLM"
+
     def condense(self, resolution: Resolution, turns: Sequence[tuple[str, str]]) -> Resolution:
         """Return ``resolution`` with its text rewritten by the LLM from earlier (question, answer) turns.
 
@@ -345,62 +264,58 @@ class Assistant:
         return replace(resolution, text=rewritten, borrowed=borrowed)
 
     # ---- questions ---------------------------------------------------------------
-    @_shared
+    @property
+    def default_strictness(self) -> float:
+        """The strictness a question is asked with unless it says otherwise: ``Config.strictness``, else
+        the calibrated operating point shipped with the abstention model."""
+        return self.abstention.strictness if self.config.strictness is None else self.config.strictness
+
+    def check_question(self, question: object) -> str:
+        """Return ``question`` as it would be asked (cleaned); raises ``InvalidQuestionError`` if it cannot be."""
+        return inputs.clean_question(question, self.config.max_question_chars)
+
+    @reading
     def ask(
         self,
         question: str,
+        options: AskOptions | None = None,
         *,
-        sources: Sequence[str] | None = None,
-        since: str | date | None = None,
-        until: str | date | None = None,
-        as_of: str | date | None = None,
-        context_terms: Sequence[str] = (),
-        resolved: str | None = None,
-        within: Collection[str] | None = None,
-        reader: str | None = None,
         on_token: Callable[[str], None] | None = None,
-        strictness: float | None = None,
+        resolved: str | None = None,
+        **changes: Unpack[AskChanges],
     ) -> Answer:
-        """Answer one question from the articles, with citations, or abstain.
+        """Answer one question from the articles, with citations, or abstain saying why.
 
-        ``sources`` and ``since``/``until`` (``YYYY-MM-DD``, inclusive) restrict which
-        articles are searched; ``within`` (doc ids) restricts them further. ``as_of``
-        (``YYYY-MM-DD`` or ``"today"``) answers as a reader would on that day: later articles
-        are left out and the news of the weeks before it is favoured (see ``qa.retrieve``).
-        ``resolved`` is
-        the question as it is searched and scored (a conversation's reading of a follow-up)
-        and ``context_terms`` (names from earlier turns) are added to it; the answer only
-        needs to mention the names of ``question`` itself.
+        ``options`` (``AskOptions``) or the keywords that override them (``AskChanges``): ``sources`` and
+        ``since``/``until`` (``YYYY-MM-DD``, inclusive) restrict which articles are searched;
+        ``within`` (doc ids) restricts them further. ``as_of`` (``YYYY-MM-DD`` or ``"today"``)
+        answers as a reader would on that day: later articles are left out and the news of the
+        weeks before it is favoured (see ``qa.pipeline.retrieve``). ``strictness`` (0 to 1; default
+        ``default_strictness``) is the estimated probability that the evidence answers below which
+        the assistant abstains (see ``qa.pipeline.abstain``): higher abstains more often.
 
         ``reader`` is ``"sentence"`` or ``"llm"`` (default: the LLM when one is configured). The
         LLM's text streams to ``on_token`` as it is generated; the answer returned keeps only
-        its sentences supported by the evidence they cite (see ``qa.generate``).
-
-        ``strictness`` (0 to 1; default ``config.strictness``, else the shipped operating point)
-        is the estimated probability that the evidence answers below which the assistant
-        abstains (see ``qa.abstain``): higher abstains more often.
+        its sentences supported by the evidence they cite (see ``qa.pipeline.generate``).
+        ``resolved`` is the question as it is searched and scored (a conversation's reading of a
+        follow-up); the answer only needs to mention the names of ``question`` itself.
         """
-        use_llm = self.uses_llm(reader)
-        question = clean_question(question, self.config.max_question_chars)
-        strictness = _strictness(strictness)
-        filters = make_filters(sources, since, until, as_of)
-        if within is not None:
-            within = _texts(within, "within")
-            base = filters or Filters()
-            filters = _Within(base.sources, base.since, base.until, base.as_of, frozenset(within))
+        chosen = inputs.options(options, changes)
+        use_llm = self.uses_llm(chosen.reader)
+        question = inputs.clean_question(question, self.config.max_question_chars)
+        chosen_strictness = inputs.strictness(chosen.strictness)
+        filters = inputs.make_filters(chosen)
         cross_encoder = self.models.cross_encoder()  # loaded once, before the clock starts
         self.models.embedder()
         nlp = self.models.nlp()
         started = time.perf_counter()
-        own_terms = question_names(nlp, question)
-        resolved = clean_question(resolved, self.config.max_question_chars) if resolved else question
-        if context_terms:
-            resolved = f"{resolved} ({' '.join(context_terms)})"
+        own_names = question_names(nlp, question)
+        resolved = inputs.clean_question(resolved, self.config.max_question_chars) if resolved else question
         retrieval = self._retriever.retrieve(resolved, filters=filters)
         read_started = time.perf_counter()
-        config = self.config if strictness is None else self.config.with_changes(strictness=strictness)
+        config = self.config if chosen_strictness is None else self.config.with_changes(strictness=chosen_strictness)
         reading = SentenceReader(cross_encoder, config, self.abstention).read(
-            resolved, retrieval.hits, self.index.article, required_terms=own_terms
+            resolved, retrieval.hits, self.index.article, required_terms=own_names
         )
         if not retrieval.hits and filters is not None:
             why = "No article matches the sources, dates or articles the search was restricted to."
@@ -436,139 +351,45 @@ class Assistant:
         return replace(answer, timings=timings)
 
     def search(
-        self,
-        question: str,
-        top_k: int = 10,
-        *,
-        sources: Sequence[str] | None = None,
-        since: str | date | None = None,
-        until: str | date | None = None,
-        as_of: str | date | None = None,
+        self, question: str, top_k: int = 10, options: AskOptions | None = None, **changes: Unpack[AskChanges]
     ) -> list[Hit]:
         """Return the ``top_k`` passages retrieved (and reranked) for ``question``, best first."""
-        return list(self.retrieve(question, top_k, sources=sources, since=since, until=until, as_of=as_of).hits)
+        return list(self.retrieve(question, top_k, options, **changes).hits)
 
-    @_shared
+    @reading
     def retrieve(
-        self,
-        question: str,
-        top_k: int = 10,
-        *,
-        sources: Sequence[str] | None = None,
-        since: str | date | None = None,
-        until: str | date | None = None,
-        as_of: str | date | None = None,
+        self, question: str, top_k: int = 10, options: AskOptions | None = None, **changes: Unpack[AskChanges]
     ) -> Retrieval:
-        """Like ``search``, with the seconds each retrieval stage took."""
-        question = clean_question(question, self.config.max_question_chars)
-        top_k = _top_k(top_k)
+        """Like ``search``, with the seconds each retrieval stage took (``options`` as in ``ask``)."""
+        question = inputs.clean_question(question, self.config.max_question_chars)
+        top_k = inputs.top_k(top_k)
+        chosen = inputs.options(options, changes)
         self.models.embedder()
         if self.config.rerank:
             self.models.cross_encoder()
-        return self._retriever.retrieve(question, top_k, make_filters(sources, since, until, as_of))
+        return self._retriever.retrieve(question, top_k, inputs.make_filters(chosen))
 
     def chat(self, history: Sequence[Turn] = ()) -> Conversation:
         """Start a conversation (or resume one from ``history``) for follow-up questions."""
         return Conversation(self, history)
 
     # ---- articles ------------------------------------------------------------------
-    @_shared
+    @reading
     def article(self, doc_id: str) -> Article:
         """Return the article with ``doc_id``; raises ``UnknownArticleError`` if there is none."""
         return self.index.article(doc_id)
 
-    @_shared
+    @reading
     def articles(self) -> list[Article]:
         """Return every indexed article."""
         return self.index.articles()
 
-    @_shared
+    @reading
     def library(self) -> list[tuple[Article, int]]:
         """Return every indexed article with its number of passages, in one consistent view."""
         return [(a, self.index.passage_count(a.doc_id)) for a in self.index.articles()]
 
-
-@dataclass(frozen=True)
-class Turn:
-    """One exchange of a conversation."""
-
-    question: str
-    answer: Answer
-
-
-class Conversation:
-    """A dialogue with the assistant: follow-up questions are read in the light of the earlier turns.
-
-    A question that points back ("Who said that?", "Where was he when he said it?", "And
-    what did Pakistan's prime minister say?", "What about South Korea?") is rewritten from
-    the names, people, quotations and articles of earlier turns (see ``qa.dialogue``) and
-    searched first in the articles of the turn it points to. ``Answer.resolved_question``
-    shows what was searched; names borrowed from the conversation are never required in
-    the answer.
-    """
-
-    def __init__(self, assistant: Assistant, history: Sequence[Turn] = ()) -> None:
-        self.assistant = assistant
-        self._turns: list[Turn] = list(history)
-        if not all(isinstance(t, Turn) for t in self._turns):
-            raise InvalidArgumentError("history must be a list of Turn values, as Conversation.history returns.")
-
-    @property
-    def history(self) -> tuple[Turn, ...]:
-        """The turns so far, oldest first."""
-        return tuple(self._turns)
-
-    def reset(self) -> None:
-        """Forget the conversation."""
-        self._turns.clear()
-
-    def resolve(self, question: str) -> Resolution:
-        """Return how ``question`` reads in this conversation: what would be searched, and where first."""
-        question = clean_question(question, self.assistant.config.max_question_chars)
-        return resolve(question, [t.answer for t in self._turns], self._article_text)
-
-    def _article_text(self, doc_id: str) -> str:
-        try:
-            return self.assistant.article(doc_id).text
-        except UnknownArticleError:  # removed from the library since it was cited
-            return ""
-
-    def ask(
-        self,
-        question: str,
-        *,
-        sources: Sequence[str] | None = None,
-        since: str | date | None = None,
-        until: str | date | None = None,
-        as_of: str | date | None = None,
-        reader: str | None = None,
-        on_token: Callable[[str], None] | None = None,
-        strictness: float | None = None,
-    ) -> Answer:
-        """Answer ``question`` in the context of the conversation (filters, ``reader``, ``on_token`` and
-        ``strictness`` as in ``Assistant.ask``). When the LLM answers, it also rewrites follow-ups that point back."""
-        resolution = self.resolve(question)
-        use_llm = self.assistant.uses_llm(reader)
-        if use_llm and self._turns and self.assistant.config.llm_condense and points_back(resolution.question):
-            turns = [(t.question, t.answer.text) for t in self._turns]
-            resolution = self.assistant.condense(resolution, turns)
-        options = {
-            "sources": sources,
-            "since": since,
-            "until": until,
-            "as_of": as_of,
-            "reader": reader,
-            "on_token": on_token,
-            "strictness": strictness,
-        }
-        answer = None
-        if resolution.doc_ids:
-            answer = self.assistant.ask(question, resolved=resolution.text, within=resolution.doc_ids, **options)
-        if answer is None or answer.abstained:
-            answer = self.assistant.ask(question, resolved=resolution.text, **options)
-        self._turns.append(Turn(answer.question, answer))
-        return answer
-
-    def context_terms(self, question: str) -> list[str]:
-        """Return the names ``question`` borrows from the conversation (none for a question that stands alone)."""
-        return list(self.resolve(question).borrowed)
+    @reading
+    def summary(self) -> LibrarySummary:
+        """How many articles and passages the library holds, and where its vectors live."""
+        return LibrarySummary(len(self.index.articles()), len(self.index), self.index.store.describe())

@@ -10,11 +10,11 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from qa.assistant import Assistant, start_loading
-from qa.auth import add_auth_arguments, read_credentials
 from qa.config import Config
 from qa.errors import InvalidArgumentError, NoArticlesError, QAError
-from qa.stores import StoreKind
+from qa.options import AskOptions
 from qa.types import Answer, removed_note
+from qa.web.auth import add_auth_arguments, read_credentials
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +90,14 @@ def _llm(parser: argparse.ArgumentParser, stream: bool = False) -> None:
         )
 
 
+def _asking(parser: argparse.ArgumentParser) -> None:
+    """The options of the commands that ask questions (ask, chat)."""
+    _filters(parser)
+    _strictness(parser)
+    _llm(parser, stream=True)
+    _common(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``qa`` command."""
     parser = argparse.ArgumentParser(prog="qa", description="Cited answers to questions about news articles, offline.")
@@ -118,10 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("question", help="the question, in quotes")
     p.add_argument("--json", action="store_true", help="print the answer as JSON (citations as objects)")
-    _filters(p)
-    _strictness(p)
-    _llm(p, stream=True)
-    _common(p)
+    _asking(p)
 
     p = sub.add_parser(
         "chat",
@@ -129,10 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask questions one after another; follow-ups use the conversation. "
         "Commands: /reset forgets the conversation, /quit (or Ctrl-D) leaves.",
     )
-    _filters(p)
-    _strictness(p)
-    _llm(p, stream=True)
-    _common(p)
+    _asking(p)
 
     p = sub.add_parser(
         "eval",
@@ -195,14 +197,8 @@ def _config(args: argparse.Namespace) -> Config:
 def _ask(ask: Callable[..., Answer], assistant: Assistant, args: argparse.Namespace, question: str) -> Answer:
     """Ask with the command's filters; with --stream and an LLM, the draft goes to stderr as it is written."""
     streaming = args.stream and assistant.uses_llm()
-    answer = ask(
-        question,
-        sources=args.sources,
-        since=args.since,
-        until=args.until,
-        as_of=args.as_of,
-        on_token=_print_token if streaming else None,
-    )
+    options = AskOptions(sources=args.sources, since=args.since, until=args.until, as_of=args.as_of)
+    answer = ask(question, options, on_token=_print_token if streaming else None)
     if streaming and answer.draft:
         print("\n--- checked against the sources:", file=sys.stderr)
     return answer
@@ -232,10 +228,8 @@ def format_answer(answer: Answer) -> str:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from qa.index import index_exists
-
     config = _config(args)
-    if args.rebuild or not index_exists(config.index_dir):
+    if args.rebuild or not Assistant.exists(config.index_dir):
         assistant = Assistant.from_articles(args.paths, index_dir=config.index_dir, config=config)
         problems = assistant.problems
         summary = f"Indexed {len(assistant.articles())} article(s)"
@@ -255,10 +249,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     skipped = sum(p.skipped for p in problems)
-    store = assistant.index.store
+    library = assistant.summary()
     print(
-        f"{summary}, {len(assistant.index)} passage(s) in {config.index_dir}/"
-        + (f" (vectors in {store.describe()})" if store.kind is not StoreKind.FAISS else "")
+        f"{summary}, {library.passages} passage(s) in {config.index_dir}/"
+        + (f" (vectors in {library.vectors})" if library.vectors != "faiss" else "")
         + (f"; {skipped} skipped (see warnings)" if skipped else "")
     )
     return 0
@@ -275,8 +269,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_articles(args: argparse.Namespace) -> int:
     config = _config(args)
     assistant = Assistant.load(config.index_dir, config)
-    for a in assistant.articles():
-        passages = assistant.index.passage_count(a.doc_id)
+    for a, passages in assistant.library():
         if args.json:
             row = {k: v for k, v in a.to_dict().items() if k != "text"} | {"passages": passages}
             print(json.dumps(row, ensure_ascii=False))
@@ -345,46 +338,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host, port = serving_address(args.host, args.port, os.environ)
     config = _config(args)
     loading = start_loading(config, args.seeds)  # the index and models load while gradio is imported
-    from qa.ui import serve
+    from qa.web.app import serve
 
     serve(config, host=host, port=port, seed_paths=args.seeds, auth=auth, loading=loading)
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from qa.evalsets import load_eval_set
-    from qa.evaluate import run
+    from qa.eval.run import assistant_for, run
+    from qa.eval.sets import load_eval_set
 
     config = _config(args)
     eval_set = load_eval_set(args.questions).sample(args.limit, args.seed)
-    assistant = _eval_assistant(args, config, eval_set.corpus)
+    assistant, problems = assistant_for(eval_set, config, args.index_dir, args.corpus)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
     report = run(assistant, eval_set, retrieval_only=args.retrieval_only or None, use_dates=not args.ignore_dates)
     report.meta.update(questions=args.questions, limit=args.limit, seed=args.seed)
     json_path, md_path = report.write(args.out)
     print(report.table())
     print(f"Wrote {json_path} and {md_path}")
     return 0
-
-
-def _eval_assistant(args: argparse.Namespace, config: Config, own_corpus) -> Assistant:  # noqa: ANN001
-    """The assistant an evaluation runs against: --corpus, else --index, else the set's own paragraphs."""
-    from qa.articles import load_articles
-    from qa.evalsets import corpus_articles
-    from qa.index import index_matches
-
-    if args.corpus:
-        articles = corpus_articles(args.corpus)
-        if articles is None:
-            report = load_articles([args.corpus], config.max_file_bytes)
-            for problem in report.problems:
-                print(f"warning: {problem}", file=sys.stderr)
-            articles = report.articles
-        if args.index_dir and index_matches(args.index_dir, articles, config):
-            return Assistant.load(args.index_dir, config)
-        return Assistant.build(articles, args.index_dir, config)
-    if args.index_dir or own_corpus is None:
-        return Assistant.load(config.index_dir, config)
-    return Assistant.build(own_corpus, None, config)
 
 
 COMMANDS = {

@@ -51,6 +51,15 @@ class InvalidArgumentError(QAError, ValueError):
     """An argument of a public method that cannot be used (wrong type or out of range)."""
 
 
+class InvalidSettingError(InvalidArgumentError):
+    """A setting (``QA_<NAME>`` or a ``Config`` field) whose value is not allowed."""
+
+    def __init__(self, name: str, value: object, allowed: str) -> None:
+        super().__init__(f"{name}={value!r:.80} is not allowed: use {allowed}.")
+        self.name = name
+        self.value = value
+
+
 class InvalidQuestionError(InvalidArgumentError):
     """The question, or one of its options (filters, strictness, reader), is empty or otherwise unusable."""
 

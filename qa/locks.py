@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class ReadWriteLock:
@@ -51,3 +56,32 @@ class ReadWriteLock:
             with self._cond:
                 self._writing = False
                 self._cond.notify_all()
+
+
+class _Locked(Protocol):
+    _lock: ReadWriteLock
+
+
+L = TypeVar("L", bound=_Locked)
+
+
+def reading(method: Callable[Concatenate[L, P], R]) -> Callable[Concatenate[L, P], R]:
+    """Run ``method`` holding its object's ``_lock`` for reading: questions run together."""
+
+    @functools.wraps(method)
+    def locked(self: L, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock.reading():
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+def writing(method: Callable[Concatenate[L, P], R]) -> Callable[Concatenate[L, P], R]:
+    """Run ``method`` holding its object's ``_lock`` for writing: no reader sees a half-made change."""
+
+    @functools.wraps(method)
+    def locked(self: L, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock.writing():
+            return method(self, *args, **kwargs)
+
+    return locked

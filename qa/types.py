@@ -38,6 +38,87 @@ class Sentence:
 
 
 @dataclass(frozen=True)
+class Entity:
+    """A named entity of an article: ``article.text[start:end]`` is its text; ``label`` is spaCy's."""
+
+    start: int
+    end: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Who said a sentence of reported speech, resolved to the name the article gives.
+
+    ``name`` is the speaker's fullest name in the article ("Hua Chunying", "Chinese Embassy");
+    ``role`` what the article calls them ("Chinese foreign ministry spokesperson"), when it does;
+    ``start``/``end`` the offsets in ``Article.text`` of the mention that names them (None when
+    only the headline names them). ``mention_start``/``mention_end`` are the words of the sentence
+    itself that refer to the speaker ("she", "the spokesperson", "the statement"; None when the
+    sentence continues a quotation without attribution), and ``kind`` says which they are:
+    ``name``, ``pronoun``, ``role``, ``document`` or ``continuation``.
+    """
+
+    name: str
+    role: str | None = None
+    start: int | None = None
+    end: int | None = None
+    mention_start: int | None = None
+    mention_end: int | None = None
+    kind: str = "name"
+
+    @property
+    def named_in_sentence(self) -> bool:
+        """True when the sentence itself names the speaker (nothing to add beside a quote of it)."""
+        return self.kind == "name"
+
+    def label(self) -> str:
+        """``Name (role)``, as shown beside a quote whose sentence does not name its speaker."""
+        return f"{self.name} ({self.role})" if self.role else self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the speaker as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SentenceNotes:
+    """What annotation found in one sentence: its span, its entities and, for reported speech, its speaker."""
+
+    start: int
+    end: int
+    entities: tuple[Entity, ...] = ()
+    speaker: Speaker | None = None
+
+
+@dataclass(frozen=True)
+class ArticleNotes:
+    """The annotation of one article: every sentence, in order (they are also its chunking's sentences)."""
+
+    doc_id: str
+    sentences: tuple[SentenceNotes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """A compact JSON form (stored with the index)."""
+        return {
+            "doc_id": self.doc_id,
+            "sentences": [
+                [s.start, s.end, [[e.start, e.end, e.label] for e in s.entities], s.speaker and s.speaker.to_dict()]
+                for s in self.sentences
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArticleNotes:
+        """Read ``to_json``'s form back."""
+        sentences = tuple(
+            SentenceNotes(start, end, tuple(Entity(*e) for e in entities), Speaker(**speaker) if speaker else None)
+            for start, end, entities, speaker in data["sentences"]
+        )
+        return cls(data["doc_id"], sentences)
+
+
+@dataclass(frozen=True)
 class Passage:
     """A run of consecutive sentences of one article: the unit that is embedded."""
 
@@ -65,6 +146,11 @@ class Name:
     label: str = ""
 
 
+# How an abstention begins, and how it sets apart the nearest information it offers.
+NO_ANSWER = "The articles do not answer this question."
+NEAREST = "Nearest information in the articles (not an answer):"
+
+
 @dataclass(frozen=True)
 class Citation:
     """A quoted sentence that supports part of an answer."""
@@ -83,6 +169,22 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         """Return the citation as a JSON-serialisable dict."""
         return asdict(self)
+
+    @classmethod
+    def quoting(cls, number: int, article: Article, start: int, end: int, score: float) -> Citation:
+        """Citation ``number`` of ``article.text[start:end]``, exactly as the article has it."""
+        return cls(
+            number=number,
+            doc_id=article.doc_id,
+            title=article.title,
+            source=article.source,
+            date=article.date,
+            url=article.url,
+            quote=article.text[start:end],
+            start=start,
+            end=end,
+            score=round(float(score), 4),
+        )
 
 
 @dataclass(frozen=True)
@@ -109,7 +211,7 @@ class Answer:
     the question's terms that no article mentions (``missing``), and may go on with the
     nearest information the articles do hold, clearly marked as not an answer: then
     ``citations`` are those nearest sentences (else empty). ``confidence`` is the estimated
-    probability that the evidence answers (``qa.abstain``); ``reason`` says why it abstained
+    probability that the evidence answers (``qa.pipeline.abstain``); ``reason`` says why it abstained
     (empty for an answer). ``timings`` holds seconds per stage.
     ``resolved_question`` is what was searched (differs from ``question`` for follow-ups).
     ``evidence`` holds the best-scored sentences, best first, whether or not they were used.
@@ -136,6 +238,11 @@ class Answer:
     confidence: float | None = None
     missing: tuple[str, ...] = ()
     reason: str = ""
+
+    @property
+    def nearest(self) -> tuple[Citation, ...]:
+        """What the articles do say, offered with an abstention as not an answer (empty for an answer)."""
+        return self.citations if self.abstained else ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the answer as a JSON-serialisable dict (citations as objects)."""
@@ -176,3 +283,73 @@ def removed_note(count: int) -> str:
     """Return the note that says how many generated sentences were removed as unsupported."""
     sentences = "sentence" if count == 1 else "sentences"
     return f"{count} {sentences} of the generated answer removed: not supported by the sources they cited"
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """Something wrong with an input: ``skipped`` when nothing of it was indexed."""
+
+    path: str
+    reason: str
+    skipped: bool = True
+
+    def __str__(self) -> str:
+        verb = "skipped" if self.skipped else "note"
+        return f"{self.path}: {verb}: {self.reason}"
+
+
+# The article files that can be read (``qa.ingest.articles``).
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Articles that loaded, and the problems met on the way."""
+
+    articles: tuple[Article, ...]
+    problems: tuple[FileProblem, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved passage with its retrieval score (cosine similarity, or the reranker's logit)."""
+
+    passage: Passage
+    score: float
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """What an incremental update did."""
+
+    added: tuple[str, ...]
+    replaced: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    duplicates: tuple[FileProblem, ...]
+    passages_embedded: int
+    problems: tuple[FileProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The passages for the reader, best first, and the seconds each stage took."""
+
+    hits: tuple[Hit, ...]
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation."""
+
+    question: str
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class LibrarySummary:
+    """How big a library is and where its passage vectors live."""
+
+    articles: int
+    passages: int
+    vectors: str  # "faiss" (in the index folder) or "milvus://host:port/collection"

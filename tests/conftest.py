@@ -51,3 +51,38 @@ def assert_citations_exact(assistant: Assistant, answer) -> None:  # noqa: ANN00
     """Every citation slices its article's text to exactly its quote."""
     for c in answer.citations:
         assert assistant.article(c.doc_id).text[c.start : c.end] == c.quote
+
+
+# `make test-fast` (the inner loop, under a minute) leaves out the tests marked slow: those that start
+# servers, browsers or subprocesses that load the models, and the few that ask many questions.
+SLOW_MODULES = {
+    "test_browser",
+    "test_load",
+    "test_ui",
+    "test_security",
+    "test_stores",
+    "test_cli",
+    "test_index",
+    "test_llm",
+    "test_bad_input",
+    "test_evaluate",
+    "test_concurrency",
+}
+SLOW_TESTS = {
+    "test_strictness_moves_the_operating_point_monotonically",
+    "test_strictness_from_config_and_the_cli",
+    "test_minilm_runs_as_int8_onnx_exported_into_the_cache",
+    "test_ask_on_any_string_returns_an_answer_or_a_documented_error",
+    "test_a_verified_llm_answer_quotes_and_cites_whatever_the_draft",
+    "test_every_answer_quotes_and_cites_or_abstains_saying_why",
+    "test_citations_slice_their_quotes_on_any_article",
+    "test_seed_question_set_pass_rate",
+    "test_the_shipped_parameters_load_offline_and_match_the_retraining_script",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module in SLOW_MODULES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

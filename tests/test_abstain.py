@@ -11,20 +11,19 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant, Config
-from qa.abstain import (
+from qa.models import Models
+from qa.pipeline.abstain import (
     FEATURES,
     AbstentionModel,
     Retrieved,
     Scored,
     has_kind,
-    name_found,
     question_kind,
     signals,
-    term_found,
 )
-from qa.models import Models
-from qa.question import question_names
-from qa.reader import NEAREST, NO_ANSWER
+from qa.pipeline.question import question_names
+from qa.pipeline.reader import NEAREST, NO_ANSWER
+from qa.text import name_found, term_found
 from qa.types import Article, Name
 
 from .conftest import assert_citations_exact
@@ -128,11 +127,8 @@ def test_the_shipped_parameters_load_offline_and_match_the_retraining_script(
     monkeypatch.setattr(socket.socket, "connect", no_network)
     shipped = AbstentionModel.load()
     assert shipped.features == FEATURES and 0.0 < shipped.strictness < 1.0
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import abstention  # benchmarks/abstention.py: the retraining script
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    from benchmarks import abstention  # the retraining script
+
     retrained = abstention.fit_from_csv()
     assert retrained.to_dict() == shipped.to_dict()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.articles import load_articles, normalize_text
+from qa.ingest.articles import load_articles, normalize_text
 
 from .conftest import SEED_DOC, SEEDS
 

@@ -6,7 +6,7 @@ import pytest
 
 from qa import Answer, Assistant, Citation
 from qa.errors import InvalidQuestionError, QAError, UnknownArticleError
-from qa.reader import key_terms, term_found
+from qa.text import key_terms, term_found
 
 from .conftest import SEED_DOC, assert_citations_exact
 

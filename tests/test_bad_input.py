@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant
-from qa.articles import LoadReport, load_articles
 from qa.errors import InvalidQuestionError
+from qa.ingest.articles import load_articles
+from qa.types import LoadReport
 
 from .conftest import SEEDS
 

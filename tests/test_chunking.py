@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qa.articles import load_articles
-from qa.chunking import make_passages, split_sentences
+from qa.ingest.articles import load_articles
+from qa.ingest.chunking import make_passages, split_sentences
 from qa.types import Article
 
 from .conftest import SEEDS

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from qa import Answer, Assistant, Citation, Config
-from qa.dialogue import name_spans, person_names, points_back, resolve
 from qa.models import Models
+from qa.pipeline.dialogue import name_spans, person_names, points_back, resolve
 
 from .conftest import SEED_DOC, SEEDS, assert_citations_exact
 

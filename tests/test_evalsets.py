@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.evalsets import EvalDataError, corpus_articles, load_eval_set
+from qa.eval.sets import EvalDataError, corpus_articles, load_eval_set
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

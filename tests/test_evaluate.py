@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant, Config
-from qa.evalsets import EvalDataError, Question, load_eval_set
-from qa.evaluate import (
+from qa.eval.run import (
     contains_any,
     exact_match,
     f1_score,
@@ -20,6 +19,7 @@ from qa.evaluate import (
     score_row,
     summarize,
 )
+from qa.eval.sets import EvalDataError, Question, load_eval_set
 from qa.models import Models
 from qa.types import Answer, Article, Citation, Evidence
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from qa import Assistant, Config
-from qa.faiss_index import (
+from qa.index.stores.faiss import (
     IndexKind,
     auto_nlist,
     index_kind,
@@ -21,7 +21,7 @@ from qa.faiss_index import (
     search_parameters,
     stored_vectors,
 )
-from qa.index import MANIFEST, current_version
+from qa.index.versions import MANIFEST, current_version
 from qa.models import Models
 
 from .conftest import SEED_DOC

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from qa import Assistant
-from qa.generate import GenerativeReader, Verifier, build_messages, is_refusal, neutralise, split_claims
-from qa.reader import Reading
+from qa.pipeline.generate import GenerativeReader, Verifier, build_messages, is_refusal, neutralise, split_claims
+from qa.pipeline.reader import Reading
 from qa.types import Answer
 
 from .conftest import assert_citations_exact

@@ -24,9 +24,9 @@ from qa.errors import (
     NoArticlesError,
     UnknownArticleError,
 )
-from qa.index import MANIFEST, current_version
+from qa.index.durability import LOCK_FILE, WriteLock
+from qa.index.versions import MANIFEST, current_version
 from qa.models import Models
-from qa.storage import LOCK_FILE, WriteLock
 
 from .conftest import SEED_DOC, SEEDS
 
@@ -143,7 +143,7 @@ def test_index_without_checksums_loads_with_a_warning_and_gets_them_on_the_next_
     manifest = json.loads((folder / MANIFEST).read_text())
     del manifest["files"]  # as written before checksums existed
     (folder / MANIFEST).write_text(json.dumps(manifest))
-    with caplog.at_level(logging.WARNING, logger="qa.index"):
+    with caplog.at_level(logging.WARNING, logger="qa.index.passage_index"):
         old = Assistant.load(index_copy, config, models)
     assert any("no file checksums" in r.getMessage() for r in caplog.records)
     assert "friendly and cooperative" in old.ask("What did China say about the Taliban?").text
@@ -245,7 +245,7 @@ def test_remove_deletes_everywhere_and_is_never_cited(
 
 HOLD_LOCK = """
 import sys
-from qa.storage import WriteLock
+from qa.index.durability import WriteLock
 with WriteLock(sys.argv[1]):
     print("locked", flush=True)
     sys.stdin.read()
@@ -316,7 +316,7 @@ def test_cli_names_the_lock_holder_and_a_dead_holders_lock_is_taken_over(
     holder.kill()  # SIGKILL: the lock file stays behind, naming a dead process
     holder.wait(timeout=30)
     assert f'"pid": {holder.pid}' in (index_copy / LOCK_FILE).read_text()
-    with caplog.at_level(logging.WARNING, logger="qa.storage"):
+    with caplog.at_level(logging.WARNING, logger="qa.index.durability"):
         update = Assistant.load(index_copy, config, models).add(tmp_path / "news", show_progress=False)
     assert update.added == ("port",)
     assert any("Taking over the lock" in r.getMessage() and str(holder.pid) in r.getMessage() for r in caplog.records)
@@ -330,7 +330,7 @@ def test_cli_names_the_lock_holder_and_a_dead_holders_lock_is_taken_over(
 KILLED_WRITER = """
 import os, shutil, signal, sys
 from llama_index.core import StorageContext
-import qa.index, qa.models, qa.storage
+import qa.index.versions, qa.models
 from qa import Assistant
 
 op, index_dir, arg, point = sys.argv[1:5]
@@ -365,10 +365,10 @@ named = lambda name: (lambda path, *rest: os.path.basename(path) == name)
 POINTS = {
     "embedding": lambda: wrap(qa.models.Embedder, "encode", after=lambda *a: True),
     "half-written": lambda: wrap(StorageContext, "persist", after=lambda *a: True),
-    "unrenamed": lambda: wrap(qa.index, "write_atomically", after=named("manifest.json")),
+    "unrenamed": lambda: wrap(qa.index.versions, "write_atomically", after=named("manifest.json")),
     "before-current": lambda: wrap(os, "replace", before=lambda *a: len(a) > 1 and named("CURRENT")(a[1])),
-    "after-current": lambda: wrap(qa.index, "_remove_old_versions", before=lambda *a: True),
-    "cleanup": lambda: wrap(qa.index, "_remove_old_versions", before=half_delete),
+    "after-current": lambda: wrap(qa.index.versions, "remove_old_versions", before=lambda *a: True),
+    "cleanup": lambda: wrap(qa.index.versions, "remove_old_versions", before=half_delete),
     "pause": lambda: wrap(qa.models.Embedder, "encode", before=pause_once),
     "timed": lambda: None,
 }

@@ -27,8 +27,8 @@ pytest.importorskip("llama_index.llms.llama_cpp", reason="the [llm] extra is not
 pytest.importorskip("llama_index.llms.openai_like", reason="the [llm] extra is not installed (make test-llm)")
 
 from qa import Assistant, Config  # noqa: E402
-from qa.generate import Verifier, build_messages, split_claims  # noqa: E402
 from qa.models import Models  # noqa: E402
+from qa.pipeline.generate import Verifier, build_messages, split_claims  # noqa: E402
 from qa.types import Answer, Article, Evidence  # noqa: E402
 
 from .conftest import SEEDS, assert_citations_exact  # noqa: E402
@@ -208,14 +208,18 @@ def test_cli_streams_the_draft_then_prints_the_checked_answer(seed_index_dir: Pa
 
 
 def test_chat_page_streams_the_draft_then_shows_the_checked_answer(gguf_assistant: Assistant) -> None:
-    from qa.ui import DRAFTING, ChatPage
+    from dataclasses import fields
 
-    updates = list(ChatPage(gguf_assistant).respond(QUESTIONS[0], [], (), reader="llm"))
-    drafts = [u[1][-1]["content"] for u in updates if DRAFTING in str(u[1][-1]["content"])]
+    from qa.web.page import ChatPage, View
+    from qa.web.render import DRAFTING
+
+    view = View(*(f.name for f in fields(View)))  # each output keyed by its name instead of a component
+    updates = list(ChatPage(gguf_assistant, view).respond(QUESTIONS[0], [], (), reader="llm"))
+    drafts = [u["chatbot"][-1]["content"] for u in updates if DRAFTING in str(u["chatbot"][-1]["content"])]
     assert drafts, "the draft was not streamed"
     final = updates[-1]
-    answer = final[2][-1].answer
+    answer = final["turns"][-1].answer
     assert answer.reader in ("llm", "llm-fallback")
-    assert "[1]" in final[1][-1]["content"] and DRAFTING not in final[1][-1]["content"]
-    sentence = list(ChatPage(gguf_assistant).respond(QUESTIONS[0], [], (), reader="sentence"))
-    assert sentence[-1][2][-1].answer.reader == "sentence"
+    assert "[1]" in final["chatbot"][-1]["content"] and DRAFTING not in final["chatbot"][-1]["content"]
+    sentence = list(ChatPage(gguf_assistant, view).respond(QUESTIONS[0], [], (), reader="sentence"))
+    assert sentence[-1]["turns"][-1].answer.reader == "sentence"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import load
+
 from .conftest import ROOT, SEEDS
-from .loadbench import load
 
 CLIENTS = 16
 SECONDS = 15.0

@@ -32,7 +32,6 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def minilm_onnx(model_cache: Path) -> Embedder:
     """MiniLM as INT8 ONNX, exported into a fresh cache with the network unreachable."""
     mp = pytest.MonkeyPatch()
-    mp.setenv("QA_MODEL_CACHE", str(model_cache))
     mp.setenv("HF_HUB_OFFLINE", "1")
 
     def no_network(*args: object, **kwargs: object) -> None:
@@ -40,7 +39,7 @@ def minilm_onnx(model_cache: Path) -> Embedder:
 
     mp.setattr(socket.socket, "connect", no_network)
     try:
-        return Embedder(MINILM_EMBED_MODEL, backend="onnx")
+        return Embedder(MINILM_EMBED_MODEL, backend="onnx", cache_dir=model_cache)
     finally:
         mp.undo()
 
@@ -71,7 +70,7 @@ def test_export_is_reused_not_redone(model_cache: Path, minilm_onnx: Embedder, m
     def fail(*args: object) -> None:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(qa_models, "_export_onnx", fail)
+    monkeypatch.setattr(qa_models.onnx, "_export_onnx", fail)
     folder = int8_onnx_export(resolve_embed_model(MINILM_EMBED_MODEL), model_cache, label=MINILM_EMBED_MODEL)
     assert folder.parent == model_cache and (folder / "model.onnx").is_file()
 
@@ -80,7 +79,7 @@ def test_auto_falls_back_to_pytorch_when_the_export_fails(monkeypatch: pytest.Mo
     def broken(*args: object, **kwargs: object) -> Path:
         raise RuntimeError("no onnx here")
 
-    monkeypatch.setattr(qa_models, "int8_onnx_export", broken)
+    monkeypatch.setattr(qa_models.embedder, "int8_onnx_export", broken)
     assert Embedder(MINILM_EMBED_MODEL).backend == "torch"
     with pytest.raises(ModelLoadError, match="no onnx here"):
         Embedder(MINILM_EMBED_MODEL, backend="onnx")

@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qa import Answer, Assistant, Config
-from qa.articles import load_articles, normalize_text
-from qa.chunking import make_passages, split_sentences
 from qa.errors import InvalidQuestionError
-from qa.generate import GenerativeReader
+from qa.ingest.articles import load_articles, normalize_text
+from qa.ingest.chunking import make_passages, split_sentences
 from qa.models import Models
-from qa.reader import NO_ANSWER, Reading
+from qa.pipeline.generate import GenerativeReader
+from qa.pipeline.reader import NO_ANSWER, Reading
 from qa.types import Article
 
 from .conftest import SEEDS

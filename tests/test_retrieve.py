@@ -8,9 +8,11 @@ from datetime import date
 import pytest
 
 from qa import Assistant, Config
-from qa.errors import InvalidQuestionError
+from qa.errors import InvalidQuestionError, InvalidSettingError
 from qa.models import Models
-from qa.retrieve import Filters, asks_for_recent, parse_date
+from qa.options import Filters
+from qa.pipeline.retrieve import asks_for_recent
+from qa.text import parse_date
 from qa.types import Article
 
 CORPUS = [
@@ -117,10 +119,9 @@ def test_questions_about_the_latest_news_prefer_newer_articles(built: dict[str, 
     assert boosted["harbour-old"] < unboosted["harbour-old"] + 1.0
 
 
-def test_unknown_retrieval_mode_is_refused(built: dict[str, Assistant], models: Models) -> None:
-    odd = Assistant(built["hybrid"].index, Config(retrieval="fuzzy"), models)
-    with pytest.raises(ValueError, match="unknown retrieval mode"):
-        odd.search("anything")
+def test_unknown_retrieval_mode_is_refused_when_the_settings_are_made() -> None:
+    with pytest.raises(InvalidSettingError, match="QA_RETRIEVAL='fuzzy'.*hybrid, dense, bm25"):
+        Config(retrieval="fuzzy")
 
 
 def test_filter_and_date_helpers() -> None:

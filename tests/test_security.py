@@ -19,14 +19,14 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
+from benchmarks import load
 from qa import Assistant, Config
-from qa.auth import AUTH_ENV, exposure_warning, is_loopback, parse_credentials, read_credentials
 from qa.cli import serving_address
 from qa.errors import InvalidArgumentError, InvalidAuthError
 from qa.models import Models
+from qa.web.auth import AUTH_ENV, exposure_warning, is_loopback, parse_credentials, read_credentials
 
 from .conftest import ROOT, SEED_DOC
-from .loadbench import load
 
 USER, PASSWORD = "editor", "correct horse: battery staple"  # a colon and spaces in the password
 OTHER_USER, OTHER_PASSWORD = "desk", "s3cret"

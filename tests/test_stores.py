@@ -19,9 +19,10 @@ import pytest
 
 from qa import Assistant, Config
 from qa.errors import InvalidStoreError, ManifestMismatchError, StoreUnavailableError
-from qa.index import current_version
+from qa.index.stores import StoreKind, StoreSpec, parse_store
+from qa.index.stores.faiss import FAISS_FILE
+from qa.index.versions import current_version
 from qa.models import Models
-from qa.stores import FAISS_FILE, StoreKind, StoreSpec, parse_store
 
 from .conftest import DATA, SEED_DOC, SEEDS, assert_citations_exact
 
@@ -221,7 +222,7 @@ def test_an_unreachable_server_names_the_uri_and_how_to_start_one(
 def test_without_the_milvus_extra_the_error_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: Config, models: Models
 ) -> None:
-    monkeypatch.setitem(sys.modules, "qa.milvus_store", None)  # as when its imports fail
+    monkeypatch.setitem(sys.modules, "qa.index.stores.milvus", None)  # as when its imports fail
     settings = config.with_changes(store="milvus://127.0.0.1:19530")
     with pytest.raises(StoreUnavailableError, match=r"pip install 'newsdesk-qa\[milvus\]'"):
         Assistant.from_articles([SEEDS], tmp_path / "index", config=settings, models=models, show_progress=False)

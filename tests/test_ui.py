@@ -12,7 +12,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from qa import Answer, Article, Citation
-from qa.ui import answer_markdown, escape_text, library_html, safe_url, source_html
+from qa.web.render import answer_markdown, escape_text, library_html, safe_url, source_html
 
 from .ui_server import running_app
 
@@ -208,14 +208,14 @@ def test_rendering_escapes_html_and_markdown() -> None:
 
 
 def test_the_page_imports_gradio_without_regenerating_its_stubs() -> None:
-    """qa.webui skips Gradio's per-import rewrite of its .pyi stubs; the components still work."""
+    """qa.web.gradio_shim skips Gradio's per-import rewrite of its .pyi stubs; the components still work."""
     import subprocess
     import sys
 
     code = (
-        "import qa.ui, qa.webui, gradio\n"
-        "assert qa.webui.stubs_skipped(), 'stub regeneration ran'\n"
-        "assert qa.webui.gr is gradio and callable(gradio.Textbox.submit)\n"
+        "import qa.web.app, qa.web.gradio_shim, gradio\n"
+        "assert qa.web.gradio_shim.stubs_skipped(), 'stub regeneration ran'\n"
+        "assert qa.web.gradio_shim.gr is gradio and callable(gradio.Textbox.submit)\n"
         "import sys; assert not any(type(f).__name__ == '_SkipStubRegeneration' for f in sys.meta_path)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

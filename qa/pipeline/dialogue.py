@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qa.reader import key_terms
+from qa.text import key_terms
 from qa.types import Answer
 
 MAX_BORROWED = 4

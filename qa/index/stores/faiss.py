@@ -1,9 +1,10 @@
-"""Which FAISS index holds the passage vectors: exact below a size, approximate above.
+"""The FAISS vector store: which FAISS index holds the passage vectors (exact below a size,
+approximate above), and llama-index's FAISS store over it, in the index folder.
 
 Below ``Config.ann_threshold`` vectors search is exact: ``IndexIDMap2`` over
 ``IndexFlatIP``. From there on it is an inverted-file index (IVF, inner product) whose
 lists hold the vectors as 8-bit scalar codes (``ivf-sq8``) or as they are (``ivf-flat``);
-``benchmarks/scale.py`` measured both against exact search, HNSW and IVF-PQ; a search
+``benchmarks.scale`` measured both against exact search, HNSW and IVF-PQ; a search
 probes ``ivf_probe_share`` of the lists (recall@10 >= 0.95 at 1M vectors). IVF keeps
 incremental updates as they are: it takes ``add_with_ids`` and ``remove_ids`` natively
 (it must not be wrapped in an ``IndexIDMap``, whose removal renumbers vectors that IVF
@@ -16,16 +17,27 @@ another count when the collection has grown or shrunk sixteenfold (the wanted co
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from collections.abc import Callable
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import BaseNode
+from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
+from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
 
 from qa.config import Config
 
 log = logging.getLogger(__name__)
+
+FAISS_FILE = "default__vector_store.json"  # the name llama-index's FAISS store gives it
+ID_MAP = "id_map.json"
 
 # An IVF index whose list count is this factor away from the wanted one is rebuilt.
 NLIST_SLACK = 4
@@ -179,3 +191,95 @@ def search_parameters(index: Any, config: Config, allowed: np.ndarray | None = N
     if selector is None:
         return faiss.SearchParametersIVF(nprobe=probes)
     return faiss.SearchParametersIVF(sel=selector, nprobe=probes)
+
+
+# ---- the llama-index store over these indexes ----------------------------------------------
+
+
+class IdMapFaissStore(FaissMapVectorStore):
+    """llama-index's FAISS id-map store, over the index kinds above, with ids that never collide.
+
+    The upstream ``add`` numbers new vectors by ``ntotal``, which after a deletion can
+    reuse the id of a vector still in the index; here new ids continue after the largest.
+    The index is exact (``IndexIDMap2`` over ``IndexFlatIP``) or IVF, which carries its
+    own ids; searches use ``config``'s IVF settings.
+    """
+
+    _config: Config = PrivateAttr()
+
+    def __init__(self, faiss_index: Any, config: Config) -> None:
+        # Not FaissMapVectorStore.__init__: it accepts IndexIDMap only, and IVF must not be wrapped in one.
+        FaissVectorStore.__init__(self, faiss_index=faiss_index)
+        self._node_id_to_faiss_id_map = {}
+        self._faiss_id_to_node_id_map = {}
+        self._config = config
+
+    def fit(self, config: Config) -> None:
+        """Rebuild the FAISS index into the kind its size calls for, if it is not."""
+        self._config = config
+        if needs_rebuild(self._faiss_index, config):
+            self._faiss_index = rebuilt(self._faiss_index, config)
+
+    def describe(self) -> dict[str, Any]:
+        """The index kind and its settings, as the manifest records them."""
+        return describe(self._faiss_index)
+
+    def keep_only_known(self, known: Callable[[str], bool]) -> None:
+        """Nothing to do: FAISS lives in this process and holds only this index's passages."""
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        """Add nodes (with embeddings) to FAISS; returns their node ids."""
+        if not nodes:
+            return []
+        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
+        ids = np.arange(start, start + len(nodes), dtype=np.int64)
+        vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
+        self._faiss_index.add_with_ids(vectors, ids)
+        for faiss_id, node in zip(ids.tolist(), nodes, strict=True):
+            self._node_id_to_faiss_id_map[node.id_] = faiss_id
+            self._faiss_id_to_node_id_map[faiss_id] = node.id_
+        return [n.id_ for n in nodes]
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
+        if query.filters is not None:
+            raise ValueError("Metadata filters are not implemented for FAISS: restrict by node_ids.")
+        allowed = None
+        limit = self._faiss_index.ntotal
+        if query.node_ids is not None:
+            known = self._node_id_to_faiss_id_map  # once: each attribute access goes through pydantic
+            ids = [faiss_id for faiss_id in map(known.get, query.node_ids) if faiss_id is not None]
+            allowed, limit = np.asarray(ids, dtype=np.int64), len(ids)
+        top_k = min(query.similarity_top_k or 0, limit)
+        if top_k <= 0:
+            return VectorStoreQueryResult(similarities=[], ids=[])
+        vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
+        params = search_parameters(self._faiss_index, self._config, allowed)
+        dists, found = self._faiss_index.search(vector, top_k, params=params)
+        pairs = [
+            (float(d), self._faiss_id_to_node_id_map[int(i)]) for d, i in zip(dists[0], found[0], strict=True) if i >= 0
+        ]
+        return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
+
+
+def new_store(dimension: int, config: Config, vectors: np.ndarray | None) -> IdMapFaissStore:
+    """An empty store for ``vectors``: their number picks the index kind, and an IVF index is trained on them."""
+    count = 0 if vectors is None else len(vectors)
+    return IdMapFaissStore(make_index(count, dimension, config, vectors), config)
+
+
+def open_store(folder: Path, dimension: int, config: Config) -> IdMapFaissStore:
+    """Read the FAISS index (FAISS's own binary format) and its id map (JSON only).
+
+    Unlike llama-index's ``from_persist_dir``, an id map that is not JSON is an error
+    rather than something handed to ``ast.literal_eval``.
+    """
+    faiss_index = faiss.read_index(str(folder / FAISS_FILE))
+    if faiss_index.d != dimension:
+        raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
+    describe(faiss_index)  # raises ValueError for an index of a kind not built here
+    id_map = json.loads((folder / ID_MAP).read_text(encoding="utf-8"))
+    store = IdMapFaissStore(faiss_index, config)
+    store._node_id_to_faiss_id_map = {str(k): int(v) for k, v in id_map["node_id_to_faiss_id_map"].items()}
+    store._faiss_id_to_node_id_map = {int(k): str(v) for k, v in id_map["faiss_id_to_node_id_map"].items()}
+    return store

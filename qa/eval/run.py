@@ -25,13 +25,17 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from qa.assistant import Assistant, clean_question
-from qa.evalsets import EvalDataError, EvalSet, Question
-from qa.types import Answer
+from qa.assistant import Assistant
+from qa.config import Config
+from qa.eval.sets import EvalDataError, EvalSet, Question, corpus_articles
+from qa.types import Answer, FileProblem
+
+if TYPE_CHECKING:
+    from qa.models import Models
 
 RECALL_KS = (1, 5, 10)
 EVIDENCE_KS = (1, 5)
@@ -275,7 +279,7 @@ def run(
     flat = [t for q in items for t in (q.turns or (q,))]
     for q in flat:
         try:
-            clean_question(q.question, assistant.config.max_question_chars)
+            assistant.check_question(q.question)
         except Exception as exc:
             raise EvalDataError(f"question {q.id!r}: {exc}") from exc
     rows: list[dict[str, Any]] = []
@@ -291,8 +295,8 @@ def run(
     meta = {
         "embed_model": assistant.config.embed_model,
         "cross_encoder": assistant.config.cross_encoder,
-        "articles": len(assistant.articles()),
-        "passages": len(assistant.index),
+        "articles": (library := assistant.summary()).articles,
+        "passages": library.passages,
         "retrieval_only": retrieval_only,
         "dated_questions": sum(1 for q in flat if q.as_of) if use_dates else 0,
         "seconds": round(time.perf_counter() - started, 1),
@@ -312,3 +316,29 @@ def _run_one(
     answer = conversation.ask(question.question, as_of=as_of)
     hits = assistant.search(answer.resolved_question or answer.question, SEARCH_DEPTH, as_of=as_of)
     return score_row(question, answer, doc_ranking(h.passage.doc_id for h in hits))
+
+
+def assistant_for(
+    eval_set: EvalSet,
+    config: Config,
+    index_dir: str | Path | None = None,
+    corpus: str | Path | None = None,
+    models: Models | None = None,
+) -> tuple[Assistant, tuple[FileProblem, ...]]:
+    """The assistant an evaluation runs against, and the corpus files it could not read.
+
+    ``corpus`` (articles, a SQuAD JSON or a BEIR folder) is indexed for the run, kept in
+    ``index_dir`` when given and reused from there while its articles and settings match; else
+    ``index_dir`` (or the configured index) when given or when the set brings no paragraphs of its
+    own; else the set's own paragraphs, indexed in memory.
+    """
+    problems: tuple[FileProblem, ...] = ()
+    if corpus:
+        articles = corpus_articles(corpus)
+        if articles is None:
+            report = Assistant.read_articles(corpus, config)
+            articles, problems = list(report.articles), report.problems
+        return Assistant.build(articles, index_dir, config, models, reuse=True), problems
+    if index_dir or eval_set.corpus is None:
+        return Assistant.load(index_dir or config.index_dir, config, models), problems
+    return Assistant.build(eval_set.corpus, None, config, models), problems

@@ -24,12 +24,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qa.chunking import split_sentences
 from qa.config import Config
-from qa.llm import LLM, Message
+from qa.ingest.chunking import split_sentences
 from qa.models import CrossEncoder
-from qa.reader import Reading, key_terms, term_found
-from qa.text import content_stems
+from qa.pipeline.llm import LLM, Message
+from qa.pipeline.reader import Reading
+from qa.text import content_stems, key_terms, term_found
 from qa.types import Article, Citation, Evidence
 
 NO_ANSWER_REPLY = "NO ANSWER"
@@ -284,9 +284,7 @@ class GenerativeReader:
         draft = self.llm.stream(build_messages(question, evidence, article), on_token).strip()
         return self.from_draft(question, draft, reading, article)
 
-    def from_draft(
-        self, question: str, draft: str, reading: Reading, article: Callable[[str], Article]
-    ) -> Generated:
+    def from_draft(self, question: str, draft: str, reading: Reading, article: Callable[[str], Article]) -> Generated:
         """Verify ``draft`` answering ``question`` (its ``[n]`` number ``self.evidence(reading)``) and cite
         what is supported."""
         evidence = self.evidence(reading)
@@ -294,7 +292,7 @@ class GenerativeReader:
         kept = list({c.text: c for c in reversed(claims) if c.supported}.values())[::-1]  # each sentence once
         if not kept:
             return Generated(reading.text, reading.citations, "llm-fallback", draft, claims)
-        text, citations = _cite(kept, evidence, article)
+        text, citations = _renumbered(kept, evidence, article)
         return Generated(text, citations, "llm", draft, claims)
 
     def condense(self, question: str, turns: Sequence[tuple[str, str]]) -> str | None:
@@ -319,7 +317,7 @@ class GenerativeReader:
         return reply
 
 
-def _cite(
+def _renumbered(
     kept: Sequence[Claim], evidence: Sequence[Evidence], article: Callable[[str], Article]
 ) -> tuple[str, tuple[Citation, ...]]:
     """Renumber the kept sentences' citations from 1 (first cited first); quote the evidence exactly."""
@@ -334,19 +332,5 @@ def _cite(
     citations = []
     for n, number in numbers.items():
         e = evidence[n - 1]
-        a = article(e.doc_id)
-        citations.append(
-            Citation(
-                number=number,
-                doc_id=a.doc_id,
-                title=a.title,
-                source=a.source,
-                date=a.date,
-                url=a.url,
-                quote=a.text[e.start : e.end],
-                start=e.start,
-                end=e.end,
-                score=e.score,
-            )
-        )
+        citations.append(Citation.quoting(number, article(e.doc_id), e.start, e.end, e.score))
     return " ".join(parts), tuple(citations)

@@ -21,7 +21,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import zip_longest
 
@@ -30,10 +29,12 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from qa.config import Config
-from qa.index import Hit, PassageIndex
+from qa.index.passage_index import PassageIndex
 from qa.models import CrossEncoder, Embedder
-from qa.text import content_stems, parse_date
-from qa.types import Article, Passage
+from qa.options import Filters
+from qa.pipeline.rerank import Reranker, ordered
+from qa.text import parse_date
+from qa.types import Hit, Retrieval
 
 RRF_K = 60
 SCORE_CACHE_SIZE = 20_000
@@ -49,70 +50,6 @@ def asks_for_recent(question: str) -> bool:
     return _RECENT.search(question) is not None
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Which articles may be searched: by source (case-insensitive) and date range (inclusive)."""
-
-    sources: tuple[str, ...] = ()
-    since: date | None = None
-    until: date | None = None
-    # The day the question is asked as of: later articles are left out, recent ones favoured.
-    as_of: date | None = None
-
-    @property
-    def active(self) -> bool:
-        """True when any filter is set."""
-        return bool(self.sources) or any(d is not None for d in (self.since, self.until, self.as_of))
-
-    def allows(self, article: Article) -> bool:
-        """True when ``article`` passes every filter (an undated article fails a date range but
-        not ``as_of``: nothing says it was written later)."""
-        if self.sources and (article.source or "").casefold() not in {s.casefold() for s in self.sources}:
-            return False
-        if self.since is None and self.until is None and self.as_of is None:
-            return True
-        day = parse_date(article.date)
-        if day is None:
-            return self.since is None and self.until is None
-        return (
-            (self.since is None or day >= self.since)
-            and (self.until is None or day <= self.until)
-            and (self.as_of is None or day <= self.as_of)
-        )
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    """The passages for the reader, best first, and the seconds each stage took."""
-
-    hits: tuple[Hit, ...]
-    timings: dict[str, float]
-
-
-def window(passage: Passage, focus: set[str] | None, words: int) -> str:
-    """Return the run of whole sentences of ``passage``, at most ``words`` long, that contains
-    most of the ``focus`` stems (the earliest such run; the passage's start without ``focus``)."""
-    if len(passage.text.split()) <= words or not passage.sentences:
-        return passage.text
-    sentences = passage.sentences
-    lengths = [len(s.text.split()) for s in sentences]
-    shared = [content_stems(s.text) & focus for s in sentences] if focus else [set() for _ in sentences]
-    starts = range(len(sentences)) if focus else range(1)  # without a focus: the passage's start
-    best, best_span = -1, (0, 1)
-    for i in starts:
-        covered: set[str] = set()
-        total, j = 0, i
-        while j < len(sentences) and (j == i or total + lengths[j] <= words):
-            covered |= shared[j]
-            total += lengths[j]
-            j += 1
-        if len(covered) > best:
-            best, best_span = len(covered), (i, j)
-    i, j = best_span
-    text = passage.text[sentences[i].start - passage.start : sentences[j - 1].end - passage.start]
-    return " ".join(text.split()[:words])
-
-
 class _BM25Retriever(BaseRetriever):
     """BM25 as a llama-index retriever returning the same docstore nodes as the dense one."""
 
@@ -124,11 +61,6 @@ class _BM25Retriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return self._passage_index.bm25_search(query_bundle.query_str, self._top_k, self._doc_ids)
-
-
-def _ordered(hits: list[Hit], handicap: dict[str, float]) -> list[Hit]:
-    """Best first: by score less the passage's handicap (none for a passage without one)."""
-    return sorted(hits, key=lambda h: -(h.score - handicap.get(h.passage.passage_id, 0.0)))
 
 
 class Retriever:
@@ -144,12 +76,9 @@ class Retriever:
         self.index = index
         self.config = config
         self._get_embedder = get_embedder
-        self._get_cross_encoder = get_cross_encoder
-        # Cross-encoder scores of recent (query, passage) pairs: a repeated question, or a
-        # search after an answer, reranks without running the model again.
-        self._scores: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._scores_lock = threading.Lock()
+        self._reranker = Reranker(config, get_cross_encoder, lambda doc_id: index.article(doc_id).title)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
 
     def retrieve(self, query: str, top_k: int | None = None, filters: Filters | None = None) -> Retrieval:
         """Return the best ``top_k`` passages for ``query`` within ``filters``."""
@@ -176,7 +105,7 @@ class Retriever:
         weight = self.config.rerank_rank_weight
         handicap = {h.passage.passage_id: weight * math.log1p(i) for i, h in enumerate(candidates)} if rerank else {}
         if rerank and candidates:
-            candidates = self._rerank(query, candidates, handicap)
+            candidates = self._reranker.rerank(query, candidates, handicap)
             timings["rerank"] = round(time.perf_counter() - retrieved, 4)
         head = self.config.rerank_candidates if rerank else depth  # scored alike, so comparable
         if as_of is not None and rerank and self.config.as_of_boost > 0:
@@ -218,7 +147,7 @@ class Retriever:
             day = self._day(hit.passage.doc_id)
             gain = 0.0 if day is None else boost * 0.5 ** (max((as_of - day).days, 0) / half_life)
             scored.append(Hit(hit.passage, hit.score + gain))
-        return _ordered(scored, handicap)
+        return ordered(scored, handicap)
 
     def _candidates(self, query: str, wanted: int, doc_ids: list[str] | None) -> list[Hit]:
         mode = self.config.retrieval
@@ -242,11 +171,11 @@ class Retriever:
 
     def _query_vector(self, query: str) -> np.ndarray:
         """The question's embedding; the last few are kept (two candidate pools, a search after an answer)."""
-        with self._scores_lock:
+        with self._vectors_lock:
             vector = self._vectors.get(query)
         if vector is None:
             vector = self._get_embedder().encode_queries([query])[0]
-            with self._scores_lock:
+            with self._vectors_lock:
                 self._vectors[query] = vector
                 while len(self._vectors) > VECTOR_CACHE_SIZE:
                     self._vectors.popitem(last=False)
@@ -278,29 +207,3 @@ class Retriever:
             score = rank = {i: 1 / (RRF_K + i) + 1 / (RRF_K + date_rank[i]) for i in range(len(candidates))}
         order = sorted(range(len(candidates)), key=lambda i: (-rank[i], -days[i].toordinal()))
         return [Hit(candidates[i].passage, score[i]) if reranked else candidates[i] for i in order]
-
-    def _rerank(self, query: str, candidates: list[Hit], handicap: dict[str, float]) -> list[Hit]:
-        """Score the first ``rerank_candidates`` with the cross-encoder: (question, title + the
-        passage's window of sentences that shares most words with the question, about
-        ``rerank_max_tokens`` long). They are ordered by that logit less their ``handicap``
-        and keep the logit as their score; the rest follow in fused order."""
-        head, tail = candidates[: self.config.rerank_candidates], candidates[self.config.rerank_candidates :]
-        variant = f"{self.config.rerank_max_tokens}{'f' if self.config.rerank_focus else ''}"
-        keys = [(query, f"{h.passage.passage_id}@{variant}") for h in head]
-        with self._scores_lock:
-            known = {k: self._scores[k] for k in keys if k in self._scores}
-        missing = [i for i, k in enumerate(keys) if k not in known]
-        if missing:
-            words = max(16, int((self.config.rerank_max_tokens - 32) / 1.4))  # room for question and title
-            focus = content_stems(query) if self.config.rerank_focus else None
-            texts = [
-                f"{self.index.article(head[i].passage.doc_id).title}. {window(head[i].passage, focus, words)}"
-                for i in missing
-            ]
-            fresh = self._get_cross_encoder().score(query, texts, max_length=self.config.rerank_max_tokens)
-            with self._scores_lock:
-                for i, score in zip(missing, fresh.tolist(), strict=True):
-                    known[keys[i]] = self._scores[keys[i]] = score
-                while len(self._scores) > SCORE_CACHE_SIZE:
-                    self._scores.popitem(last=False)
-        return _ordered([Hit(h.passage, float(known[k])) for h, k in zip(head, keys, strict=True)], handicap) + tail

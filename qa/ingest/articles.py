@@ -11,22 +11,16 @@ import hashlib
 import json
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.types import Article
+from qa.text import normalize_text, slug
+from qa.types import SUPPORTED_SUFFIXES, Article, FileProblem, LoadReport
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})[-_ ]*")
-_SPACES = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n{3,}")
-# Control characters (C0 but tab/newline, DEL, C1), zero-width space, BOM, lone surrogates.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff\ud800-\udfff]")
 _BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _BINARY_SHARE = 0.02  # more control characters than this (in decoded text) means not text
 # Signatures of common binary formats someone may save with a text suffix.
@@ -41,36 +35,6 @@ _MAGIC = {
 }
 _SCALAR = (str, int, float)
 _SENTENCE_END = re.compile(r"[.!?:;,\"”’)—–-]$")  # also datelines such as "CNN —"
-
-
-@dataclass(frozen=True)
-class FileProblem:
-    """Something wrong with an input: ``skipped`` when nothing of it was indexed."""
-
-    path: str
-    reason: str
-    skipped: bool = True
-
-    def __str__(self) -> str:
-        verb = "skipped" if self.skipped else "note"
-        return f"{self.path}: {verb}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """Articles that loaded, and the problems met on the way."""
-
-    articles: tuple[Article, ...]
-    problems: tuple[FileProblem, ...] = field(default_factory=tuple)
-
-
-def normalize_text(text: str) -> str:
-    """Return ``text`` with normalised Unicode and whitespace (paragraphs kept)."""
-    text = unicodedata.normalize("NFC", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def content_hash(text: str) -> str:
@@ -252,15 +216,6 @@ def _utf16_without_bom(head: bytes) -> str | None:
     if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
         return "utf-16-be"
     return None
-
-
-def slug(value: str) -> str:
-    """Return ``value`` as a document id: letters, digits and ``._-``, segments joined by ``/``.
-
-    Empty, ``.`` and ``..`` segments are dropped, so an id never climbs out of a folder.
-    """
-    parts = (re.sub(r"[^A-Za-z0-9._-]+", "-", part).strip("-") for part in value.split("/"))
-    return "/".join(p for p in parts if p not in ("", ".", "..")) or "article"
 
 
 def _one_line(value: str) -> str:

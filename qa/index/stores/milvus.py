@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -33,7 +32,6 @@ except ImportError as exc:  # the [milvus] extra is not installed
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "QA_MILVUS_TOKEN"
 CONNECT_TIMEOUT_S = 10.0
 ID_FIELD = "id"  # llama-index's primary key field
 DELETE_BATCH = 1000  # ids per delete expression
@@ -51,8 +49,16 @@ class QAMilvusStore(MilvusVectorStore):
     _address: str = PrivateAttr(default="")  # milvus://host:port, for error messages
 
     def keep_only_known(self, known: Callable[[str], bool]) -> None:
-        """Leave out of search results the passages for which ``known(passage_id)`` is false."""
+        """Leave out of search results the passages for which ``known(passage_id)`` is false: another
+        process may have added passages to the collection since this index was read."""
         self._known = known
+
+    def fit(self, config: object) -> None:
+        """Nothing to do: a Milvus collection sizes its own index."""
+
+    def describe(self) -> None:
+        """Nothing for the manifest: the collection is recorded as the store itself."""
+        return None
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """The ``similarity_top_k`` nearest passages, within ``query.doc_ids`` (or ``node_ids``) when given."""
@@ -103,23 +109,25 @@ class QAMilvusStore(MilvusVectorStore):
         return int(rows[0]["count(*)"])
 
 
-def create_collection(uri: str, collection: str, dimension: int) -> QAMilvusStore:
+def create_collection(uri: str, collection: str, dimension: int, token: str = "") -> QAMilvusStore:
     """A new, empty collection of ``dimension``-d vectors (exact inner-product search)."""
-    client = _connect(uri)
+    client = _connect(uri, token)
     with _reaching(uri):
         if client.has_collection(collection):
             raise CorruptIndexError(uri, f"the Milvus collection {collection} exists already")
     log.info("Creating the Milvus collection %s at %s", collection, uri)
-    return _store(uri, collection, dimension)
+    return _store(uri, collection, dimension, token)
 
 
-def open_collection(uri: str, collection: str, dimension: int, passages: int, index_dir: str) -> QAMilvusStore:
+def open_collection(
+    uri: str, collection: str, dimension: int, passages: int, index_dir: str, token: str = ""
+) -> QAMilvusStore:
     """The collection of a persisted index, loaded for search; checks its dimension and row count.
 
     Raises ``StoreUnavailableError`` when the server cannot be reached, ``CorruptIndexError``
     when the collection is missing or holds vectors of another dimension.
     """
-    client = _connect(uri)
+    client = _connect(uri, token)
     with _reaching(uri):
         if not client.has_collection(collection):
             raise CorruptIndexError(index_dir, f"its Milvus collection {collection} is missing from {uri}")
@@ -127,7 +135,7 @@ def open_collection(uri: str, collection: str, dimension: int, passages: int, in
     dims = [f.get("params", {}).get("dim") for f in fields if f.get("name") == "embedding"]
     if not dims or int(dims[0]) != dimension:
         raise CorruptIndexError(index_dir, f"the Milvus collection {collection} holds {dims} vectors, not {dimension}")
-    store = _store(uri, collection, dimension)
+    store = _store(uri, collection, dimension, token)
     with _reaching(uri):
         if str(client.get_load_state(collection).get("state")) != "Loaded":
             client.load_collection(collection)
@@ -146,19 +154,19 @@ def open_collection(uri: str, collection: str, dimension: int, passages: int, in
     return store
 
 
-def drop_collection(uri: str, collection: str) -> None:
+def drop_collection(uri: str, collection: str, token: str = "") -> None:
     """Delete a collection (when it exists)."""
-    client = _connect(uri)
+    client = _connect(uri, token)
     with _reaching(uri):
         if client.has_collection(collection):
             client.drop_collection(collection)
 
 
-def _store(uri: str, collection: str, dimension: int) -> QAMilvusStore:
+def _store(uri: str, collection: str, dimension: int, token: str) -> QAMilvusStore:
     with _reaching(uri):
         store = QAMilvusStore(
             uri=_http(uri),
-            token=os.environ.get(TOKEN_ENV, ""),
+            token=token,
             collection_name=collection,
             dim=dimension,
             similarity_metric="IP",
@@ -172,10 +180,10 @@ def _store(uri: str, collection: str, dimension: int) -> QAMilvusStore:
     return store
 
 
-def _connect(uri: str) -> MilvusClient:
+def _connect(uri: str, token: str) -> MilvusClient:
     """A client of the server at ``uri``, or ``StoreUnavailableError`` naming it."""
     with _reaching(uri, connecting=True):
-        client = MilvusClient(uri=_http(uri), token=os.environ.get(TOKEN_ENV, ""), timeout=CONNECT_TIMEOUT_S)
+        client = MilvusClient(uri=_http(uri), token=token, timeout=CONNECT_TIMEOUT_S)
         client.get_server_version()
     return client
 

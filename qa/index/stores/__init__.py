@@ -3,50 +3,48 @@
 ``Config.store`` (``--store``, ``$QA_STORE``) names the store of a new index:
 
 - ``faiss`` (the default): an inner-product FAISS index, exact below ``Config.ann_threshold``
-  vectors and IVF above (``qa/faiss_index.py``), written into each version folder of the index
+  vectors and IVF above (``faiss.py``), written into each version folder of the index
   (``default__vector_store.json`` and ``id_map.json``).
 - ``milvus://HOST:PORT[/PREFIX]``: a collection on a Milvus server or cluster, through
-  llama-index's ``MilvusVectorStore`` (see ``qa/milvus_store.py``). Each build creates a
+  llama-index's ``MilvusVectorStore`` (``milvus.py``). Each build creates a
   collection ``<PREFIX>_<build time>`` (``PREFIX`` defaults to ``newsdesk``); incremental
   updates change that collection in place; the collection of an index replaced by a rebuild is
-  dropped once the new one is live. ``$QA_MILVUS_TOKEN`` (``user:password`` or an API key) is
-  sent to servers that require a login.
+  dropped once the new one is live. ``Config.milvus_token`` (``user:password`` or an API key,
+  ``$QA_MILVUS_TOKEN``) is sent to servers that require a login.
 
 Both keep L2-normalised vectors and search by inner product (cosine), exactly (a flat index),
 so they return the same passages. The manifest of each version records its store
 (``StoreSpec.to_manifest``); loading reads the vectors from there, and a Milvus ``--store`` given
 at load time only changes the address the collection is reached at.
+
+Every store class carries its own ``fit(config)`` (FAISS: rebuild into the kind its size calls
+for), ``describe()`` (what the manifest records of its index) and ``keep_only_known(known)``
+(a shared Milvus collection: leave out passages this process's index does not hold).
 """
 
 from __future__ import annotations
 
 import enum
 import importlib
-import json
 import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.schema import BaseNode
-from llama_index.core.vector_stores.types import BasePydanticVectorStore, VectorStoreQuery, VectorStoreQueryResult
-from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
+from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 from qa.config import Config
 from qa.errors import InvalidStoreError, ManifestMismatchError, StoreUnavailableError
-from qa.faiss_index import describe, make_index, needs_rebuild, rebuilt, search_parameters
+from qa.index.stores import faiss
+from qa.index.stores.faiss import IdMapFaissStore
 
 log = logging.getLogger(__name__)
 
-FAISS_FILE = "default__vector_store.json"
-ID_MAP = "id_map.json"
 MANIFEST_KEY = "store"  # manifest key: the StoreSpec of the version
 DEFAULT_MILVUS_PREFIX = "newsdesk"
 MILVUS_DEFAULT_PORT = 19530
@@ -72,6 +70,7 @@ class StoreSpec:
     kind: StoreKind
     uri: str = ""
     collection: str = ""
+    token: str = field(default="", repr=False, compare=False)  # Config.milvus_token; never in a manifest
 
     def to_manifest(self) -> dict[str, str]:
         """The spec as recorded in a manifest (never a token)."""
@@ -106,9 +105,9 @@ def parse_store(value: str) -> StoreSpec:
     return StoreSpec(StoreKind.MILVUS, f"milvus://{host}:{port}", prefix)
 
 
-def spec_for_build(store: str) -> StoreSpec:
+def spec_for_build(store: str, token: str = "") -> StoreSpec:
     """The store of a new index: for Milvus, a collection of its own named after the build time."""
-    spec = parse_store(store)
+    spec = replace(parse_store(store), token=token)
     if spec.kind is StoreKind.MILVUS:
         spec = replace(spec, collection=f"{spec.collection}_{time.time_ns()}")
     return spec
@@ -126,7 +125,7 @@ def recorded_spec(recorded: object) -> StoreSpec | None:
     return spec if spec.uri.startswith("milvus://") and _COLLECTION.fullmatch(spec.collection) else None
 
 
-def spec_for_load(recorded: object, store: str, index_dir: str) -> StoreSpec:
+def spec_for_load(recorded: object, store: str, index_dir: str, token: str = "") -> StoreSpec:
     """The store of a persisted index: as its manifest records it (FAISS when it records none).
 
     A Milvus ``store`` (from the configuration) gives the address to reach the recorded
@@ -141,7 +140,7 @@ def spec_for_load(recorded: object, store: str, index_dir: str) -> StoreSpec:
         return spec
     if spec.kind is not StoreKind.MILVUS:
         raise ManifestMismatchError(index_dir, {MANIFEST_KEY: (spec.describe(), store)})
-    return replace(spec, uri=wanted.uri)
+    return replace(spec, uri=wanted.uri, token=token)
 
 
 def new_store(
@@ -162,7 +161,7 @@ def open_store(
 def drop_store(spec: StoreSpec) -> None:
     """Delete what a replaced index kept outside its folder (a Milvus collection); FAISS: nothing."""
     if spec.kind is StoreKind.MILVUS:
-        _milvus(spec.uri).drop_collection(spec.uri, spec.collection)
+        _milvus(spec.uri).drop_collection(spec.uri, spec.collection, spec.token)
 
 
 def drop_replaced(previous: object, current: StoreSpec) -> None:
@@ -171,6 +170,7 @@ def drop_replaced(previous: object, current: StoreSpec) -> None:
     Failures are logged, not raised: the new version is already live.
     """
     old = recorded_spec(previous)
+    old = old and replace(old, token=current.token)
     if old is None or old.kind is not StoreKind.MILVUS or old.collection == current.collection:
         return
     try:
@@ -180,124 +180,35 @@ def drop_replaced(previous: object, current: StoreSpec) -> None:
         log.warning("Could not drop the Milvus collection %s of the replaced index: %s", old.describe(), exc)
 
 
-def keep_only_known(store: BasePydanticVectorStore, known: Callable[[str], bool]) -> None:
-    """Have a shared store leave out hits of passages this index does not hold.
-
-    Another process may have added passages to a Milvus collection since this index was read;
-    their ids are not in this index's docstore. FAISS lives in this process: nothing to do.
-    """
-    setter = getattr(store, "keep_only_known", None)
-    if setter is not None:
-        setter(known)
-
-
-# ---- FAISS -----------------------------------------------------------------------------
-
-
-class IdMapFaissStore(FaissMapVectorStore):
-    """llama-index's FAISS id-map store, over the index kinds of ``qa.faiss_index``, with ids that never collide.
-
-    The upstream ``add`` numbers new vectors by ``ntotal``, which after a deletion can
-    reuse the id of a vector still in the index; here new ids continue after the largest.
-    The index is exact (``IndexIDMap2`` over ``IndexFlatIP``) or IVF, which carries its
-    own ids; searches use ``config``'s IVF settings.
-    """
-
-    _config: Config = PrivateAttr()
-
-    def __init__(self, faiss_index: Any, config: Config) -> None:
-        # Not FaissMapVectorStore.__init__: it accepts IndexIDMap only, and IVF must not be wrapped in one.
-        FaissVectorStore.__init__(self, faiss_index=faiss_index)
-        self._node_id_to_faiss_id_map = {}
-        self._faiss_id_to_node_id_map = {}
-        self._config = config
-
-    def fit(self, config: Config) -> None:
-        """Rebuild the FAISS index into the kind its size calls for (see ``qa.faiss_index``), if it is not."""
-        self._config = config
-        if needs_rebuild(self._faiss_index, config):
-            self._faiss_index = rebuilt(self._faiss_index, config)
-
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
-        """Add nodes (with embeddings) to FAISS; returns their node ids."""
-        if not nodes:
-            return []
-        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
-        ids = np.arange(start, start + len(nodes), dtype=np.int64)
-        vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
-        self._faiss_index.add_with_ids(vectors, ids)
-        for faiss_id, node in zip(ids.tolist(), nodes, strict=True):
-            self._node_id_to_faiss_id_map[node.id_] = faiss_id
-            self._faiss_id_to_node_id_map[faiss_id] = node.id_
-        return [n.id_ for n in nodes]
-
-    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
-        if query.filters is not None:
-            raise ValueError("Metadata filters are not implemented for FAISS: restrict by node_ids.")
-        allowed = None
-        limit = self._faiss_index.ntotal
-        if query.node_ids is not None:
-            known = self._node_id_to_faiss_id_map  # once: each attribute access goes through pydantic
-            ids = [faiss_id for faiss_id in map(known.get, query.node_ids) if faiss_id is not None]
-            allowed, limit = np.asarray(ids, dtype=np.int64), len(ids)
-        top_k = min(query.similarity_top_k or 0, limit)
-        if top_k <= 0:
-            return VectorStoreQueryResult(similarities=[], ids=[])
-        vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
-        params = search_parameters(self._faiss_index, self._config, allowed)
-        dists, found = self._faiss_index.search(vector, top_k, params=params)
-        pairs = [
-            (float(d), self._faiss_id_to_node_id_map[int(i)]) for d, i in zip(dists[0], found[0], strict=True) if i >= 0
-        ]
-        return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
+# ---- Milvus (the optional [milvus] extra) ------------------------------------------------
 
 
 def _new_faiss(spec: StoreSpec, dimension: int, config: Config, vectors: np.ndarray | None) -> IdMapFaissStore:
-    count = 0 if vectors is None else len(vectors)
-    return IdMapFaissStore(make_index(count, dimension, config, vectors), config)
+    return faiss.new_store(dimension, config, vectors)
 
 
 def _open_faiss(
     spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str, config: Config
 ) -> IdMapFaissStore:
-    """Read the FAISS index (FAISS's own binary format) and its id map (JSON only).
-
-    Unlike llama-index's ``from_persist_dir``, an id map that is not JSON is an error
-    rather than something handed to ``ast.literal_eval``.
-    """
-    import faiss
-
-    faiss_index = faiss.read_index(str(folder / FAISS_FILE))
-    if faiss_index.d != dimension:
-        raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
-    describe(faiss_index)  # raises ValueError for an index of a kind not built here
-    id_map = json.loads((folder / ID_MAP).read_text(encoding="utf-8"))
-    store = IdMapFaissStore(faiss_index, config)
-    store._node_id_to_faiss_id_map = {str(k): int(v) for k, v in id_map["node_id_to_faiss_id_map"].items()}
-    store._faiss_id_to_node_id_map = {int(k): str(v) for k, v in id_map["faiss_id_to_node_id_map"].items()}
-    return store
-
-
-# ---- Milvus (the optional [milvus] extra) ------------------------------------------------
+    return faiss.open_store(folder, dimension, config)
 
 
 def _milvus(uri: str) -> ModuleType:
-    """``qa.milvus_store``, or ``StoreUnavailableError`` saying how to install the [milvus] extra."""
+    """``qa.index.stores.milvus``, or ``StoreUnavailableError`` saying how to install the [milvus] extra."""
     try:
-        return importlib.import_module("qa.milvus_store")
+        return importlib.import_module("qa.index.stores.milvus")
     except ImportError as exc:
         raise StoreUnavailableError(uri, str(exc), StoreUnavailableError.INSTALL) from exc
 
 
 def _new_milvus(spec: StoreSpec, dimension: int, config: Config, vectors: np.ndarray | None) -> BasePydanticVectorStore:
-    return _milvus(spec.uri).create_collection(spec.uri, spec.collection, dimension)
+    return _milvus(spec.uri).create_collection(spec.uri, spec.collection, dimension, spec.token)
 
 
 def _open_milvus(
     spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str, config: Config
 ) -> BasePydanticVectorStore:
-    return _milvus(spec.uri).open_collection(spec.uri, spec.collection, dimension, passages, index_dir)
+    return _milvus(spec.uri).open_collection(spec.uri, spec.collection, dimension, passages, index_dir, spec.token)
 
 
 _NEW: dict[StoreKind, Callable[[StoreSpec, int, Config, np.ndarray | None], BasePydanticVectorStore]] = {

@@ -5,10 +5,10 @@ unanswerable ones (a passage on the right topic scores high even when it lacks t
 This stage turns what the reader saw into ``Signals`` (relevance and its margins, whether
 the question's names, numbers and content words occur in the evidence, whether the best
 sentence holds the kind of thing asked for) and a small logistic regression, trained on
-SQuAD v2.0 (``benchmarks/abstention.py fit``), turns them into the probability that the
+SQuAD v2.0 (``python -m benchmarks.abstention fit``), turns them into the probability that the
 articles answer. The assistant abstains when that probability is below its strictness.
 
-The parameters live in ``qa/abstention.json`` (read with the package, no network).
+The parameters live in ``qa/pipeline/abstention.json`` (read with the package, no network).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import astuple, dataclass, fields
 from importlib import resources
 from pathlib import Path
 
-from qa.text import FUNCTION_WORDS, content_stems
+from qa.text import FUNCTION_WORDS, content_stems, name_found
 from qa.types import Name
 
 PARAMETERS = "abstention.json"
@@ -43,8 +43,6 @@ _NUMBER = re.compile(
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]+")
 _DIGITS = re.compile(r"\d[\d,.]*\d|\d")
 _PLAIN_WORD = re.compile(r"[A-Za-z0-9]+")
-_DEMONYM_ENDINGS = ("ese", "ian", "ish", "an", "i")
-_WORD = re.compile(r"[A-Za-z0-9][\w'’.-]*")
 _NEGATION = re.compile(r"\b(?:not|never|no|none|nor|without|n't|cannot|neither)\b|n't\b", re.IGNORECASE)
 
 # What a question asks for, by its opening words (checked in this order).
@@ -103,88 +101,6 @@ class Retrieved:
     title: str
     doc_id: str
     date: str | None = None
-
-
-def key_terms(question: str) -> list[str]:
-    """Return the names and acronyms in a question that the evidence must mention."""
-    terms: list[str] = []
-    for match in _WORD.finditer(question):
-        word = re.sub(r"(['’]s|['’])$", "", match.group().rstrip(".-"))
-        bare = word.replace(".", "")
-        if len(bare) < 2 or not bare[0].isupper():
-            continue
-        possessive = word != match.group().rstrip(".-")
-        if bare.lower() in FUNCTION_WORDS and not bare.isupper() and not possessive:
-            continue
-        if bare not in terms:
-            terms.append(bare)
-    return terms
-
-
-def term_found(term: str, text: str) -> bool:
-    """Return True if ``term`` (allowing inflections, or as an acronym) occurs in ``text``.
-
-    "Russia" matches "Russian", "China" matches "Chinese" (a shared stem of at least four
-    letters), "Chinese" matches "China" and "Pakistani" "Pakistan" (a demonym's ending
-    dropped); "US" matches "U.S." and "United States" (initials of capitalised words). Places
-    are not equated with their capitals: "Moscow" says nothing about what "Russia" said.
-    """
-    if term.isupper() and len(term) <= 6:
-        dotted = r"\.?".join(map(re.escape, term)) + r"\.?"
-        if re.search(rf"\b{dotted}(?!\w)", text):
-            return True
-        return any(_spells(term.lower(), words) for words in _capitalised_runs(text))
-    stems = {term if len(term) <= 4 else term[: max(4, len(term) - 2)]}
-    stems |= {term[: -len(end)] for end in _DEMONYM_ENDINGS if term.endswith(end) and len(term) - len(end) >= 4}
-    pattern = "|".join(re.escape(s) for s in sorted(stems, key=len, reverse=True))
-    return re.search(rf"\b(?:{pattern})", text, flags=re.IGNORECASE) is not None
-
-
-_CONNECTORS = frozenset({"of", "the", "and", "for", "de", "&"})
-_RUN = re.compile(r"[A-Z][\w'’.-]*(?:,?\s+(?:(?:of|the|and|for|de|&)\s+)*[A-Z][\w'’.-]*)+")
-
-
-def _capitalised_runs(text: str) -> list[list[str]]:
-    """The runs of two or more capitalised words in ``text`` (connectors such as "of" dropped)."""
-    return [[w for w in re.split(r",?\s+", m.group()) if w.lower() not in _CONNECTORS] for m in _RUN.finditer(text)]
-
-
-def _spells(letters: str, words: Sequence[str], extra: int = 2) -> bool:
-    """True when two or more consecutive ``words`` spell the acronym ``letters``: each word gives its
-    initial, in order, and at most ``extra`` further letters come from inside them ("UVA": University of
-    VirginiA)."""
-
-    def from_word(i: int, at: int, spare: int, used: int) -> bool:
-        word = words[i].lower()
-        if word[0] != letters[at]:
-            return False
-        at, inner, used = at + 1, 1, used + 1
-        while True:
-            if at == len(letters):
-                return used >= 2
-            if i + 1 < len(words) and from_word(i + 1, at, spare, used):
-                return True
-            found = word.find(letters[at], inner)
-            if spare == 0 or found < 0:
-                return False
-            at, inner, spare = at + 1, found + 1, spare - 1
-
-    return any(from_word(i, 0, extra, 0) for i in range(len(words) - 1))
-
-
-def name_found(name: Name, text: str) -> bool:
-    """True when ``text`` mentions ``name``: a one-word name as ``term_found`` reads it; a longer one by all
-    its words (a person by the surname alone: "President Biden" for "Joe Biden") or by its initials
-    ("FTC" for "Federal Trade Commission")."""
-    words = [w for w in re.split(r"[\s-]+", name.text) if w and w.lower() not in FUNCTION_WORDS]
-    if len(words) <= 1:
-        return term_found(words[0] if words else name.text, text)
-    if name.label == "PERSON" and term_found(words[-1], text):
-        return True
-    if all(term_found(w, text) for w in words):
-        return True
-    initials = "".join(w[0] for w in words if w[0].isupper())
-    return len(initials) >= 2 and term_found(initials, text)
 
 
 def question_kind(question: str) -> str:
@@ -308,7 +224,7 @@ class AbstentionModel:
         if path:
             raw = Path(path).read_text(encoding="utf-8")
         else:
-            raw = resources.files("qa").joinpath(PARAMETERS).read_text(encoding="utf-8")
+            raw = resources.files("qa.pipeline").joinpath(PARAMETERS).read_text(encoding="utf-8")
         data = json.loads(raw)
         model = cls(
             features=tuple(data["features"]),

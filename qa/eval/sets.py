@@ -26,9 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from qa.articles import normalize_text, slug
 from qa.errors import QAError
-from qa.text import parse_date
+from qa.text import normalize_text, parse_date, slug
 from qa.types import Article
 
 

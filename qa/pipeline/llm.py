@@ -5,7 +5,7 @@ A backend is named by one string (``Config.llm``, ``--llm``):
 - ``gguf:/path/model.gguf``: a local GGUF file run in-process by llama-cpp-python;
 - ``openai:http://host:port/v1``: any OpenAI-compatible server (vLLM, llama.cpp's server,
   LM Studio, a hosted API), with ``llm_model`` naming the model; the API key comes from
-  ``QA_LLM_API_KEY`` or ``OPENAI_API_KEY`` (a placeholder when neither is set);
+  ``Config.llm_api_key`` (``$QA_LLM_API_KEY``, else ``$OPENAI_API_KEY``; a placeholder when neither is set);
 - ``ollama:MODEL``: a model served by Ollama at ``Config.ollama_host``.
 
 An empty string means no LLM: nothing is ever contacted unless a backend is configured.
@@ -205,7 +205,7 @@ def _openai(spec: LLMSpec, config: Config) -> Any:
 
     if not spec.model:
         raise ModelLoadError("An OpenAI-compatible backend needs the model name: --llm-model NAME (QA_LLM_MODEL).")
-    key = os.environ.get("QA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "not-needed"
+    key = config.llm_api_key or "not-needed"
     return OpenAILike(
         model=spec.model,
         api_base=spec.target.rstrip("/"),

@@ -2,7 +2,7 @@
 
 Every sentence of the retrieved passages is scored against the question with the
 cross-encoder; the best few (relevant, not redundant) are the answer, each followed by
-its citation marker. Whether to answer at all is ``qa.abstain``'s call: the estimated
+its citation marker. Whether to answer at all is ``qa.pipeline.abstain``'s call: the estimated
 probability that the evidence answers must reach the strictness. An abstention says what is
 missing ("None of the articles mention Russia": quoting what China said is no answer about
 Russia) and offers the nearest information the articles do hold, cited, as such.
@@ -14,17 +14,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qa.abstain import AbstentionModel, Retrieved, Scored, absent_terms, key_terms, signals, term_found
 from qa.config import Config
-from qa.index import Hit
 from qa.models import CrossEncoder
-from qa.text import content_stems
-from qa.types import Article, Citation, Evidence, Name, Sentence
+from qa.pipeline.abstain import AbstentionModel, Retrieved, Scored, absent_terms, signals
+from qa.text import content_stems, key_terms
+from qa.types import NEAREST, NO_ANSWER, Article, Citation, Evidence, Hit, Name, Sentence
 
-__all__ = ["NO_ANSWER", "Reading", "SentenceReader", "key_terms", "term_found"]
+__all__ = ["NEAREST", "NO_ANSWER", "Reading", "SentenceReader"]
 
-NO_ANSWER = "The articles do not answer this question."
-NEAREST = "Nearest information in the articles (not an answer):"
 NOTHING_FOUND = "No passage of the articles searched matches the question."
 
 _TOKEN = re.compile(r"\w+")
@@ -116,7 +113,7 @@ class SentenceReader:
                 reason = "No sentence of the passages found is close enough to the question to quote as an answer."
             nearest = self._nearest(question, ranked, article)
             return _abstain(reason, nearest, best, missing, evidence, confidence)
-        citations = tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(chosen, start=1))
+        citations = tuple(_cite(n, s, score, article) for n, (score, s) in enumerate(chosen, start=1))
         text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
         return Reading(text, citations, False, best, (), evidence, confidence)
 
@@ -147,7 +144,7 @@ class SentenceReader:
             related = score > 0 or bool(content_stems(sentence.text) & focus)
             if related and not _redundant(sentence, [s for _, s in picked]):
                 picked.append((score, sentence))
-        return tuple(_cite(n, s, score, article(s.doc_id)) for n, (score, s) in enumerate(picked, start=1))
+        return tuple(_cite(n, s, score, article) for n, (score, s) in enumerate(picked, start=1))
 
 
 def _worth_reading(hits: Sequence[Hit], margin: float, keep: int = 2) -> Sequence[Hit]:
@@ -182,20 +179,8 @@ def _most_relevant(question: str, sentences: list[Sentence], limit: int) -> list
     return [sentences[i] for i in keep]
 
 
-def _cite(number: int, sentence: Sentence, score: float, article: Article) -> Citation:
-    quote = article.text[sentence.start : sentence.end]
-    return Citation(
-        number=number,
-        doc_id=article.doc_id,
-        title=article.title,
-        source=article.source,
-        date=article.date,
-        url=article.url,
-        quote=quote,
-        start=sentence.start,
-        end=sentence.end,
-        score=round(float(score), 4),
-    )
+def _cite(number: int, sentence: Sentence, score: float, article: Callable[[str], Article]) -> Citation:
+    return Citation.quoting(number, article(sentence.doc_id), sentence.start, sentence.end, score)
 
 
 def _abstain(

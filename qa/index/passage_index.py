@@ -1,25 +1,6 @@
-"""The passage index: sentence-transformers vectors in FAISS or Milvus, through llama-index.
-
-Layout of an index folder: ``CURRENT`` names the live version, a sub-folder holding::
-
-    manifest.json                 format version, model, dimension, chunking, article hashes,
-                                  the vector store (qa/stores.py), the FAISS index kind, and
-                                  the SHA-256 of every other file of the version
-    articles.jsonl                the articles (the text citations point into)
-    default__vector_store.json    FAISS index (binary, written by faiss.write_index): exact, or
-                                  IVF above ``Config.ann_threshold`` vectors (qa/faiss_index.py)
-    id_map.json                   FAISS id <-> passage id (JSON)
-    docstore.json, index_store.json, ...   llama-index's JSON docstore
-    bm25/                         the BM25 index
-
-With a Milvus store the two FAISS files are absent: the vectors live in the Milvus collection
-the manifest names, and everything else stays in the folder.
-
-Loading checks the checksums, reads these files and never embeds anything. A write holds
-``write.lock`` (one writer at a time), creates a new version folder and then atomically
-replaces ``CURRENT``, so an interrupted write leaves the previous index usable. Nothing
-in the folder is unpickled or evaluated: FAISS reads its own binary format and every
-other file is JSON (bm25s's arrays are ``.npy`` read with ``allow_pickle=False``).
+"""The passage index: articles, their passages, BM25, and the passage vectors in FAISS or Milvus
+through llama-index (``qa.index.stores``), read from and written to the index folder's versions
+(``qa.index.versions``). Loading checks the checksums, reads the files and never embeds anything.
 """
 
 from __future__ import annotations
@@ -28,118 +9,39 @@ import contextlib
 import io
 import json
 import logging
-import os
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 from llama_index.core import Settings, StorageContext, VectorStoreIndex
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.data_structs import IndexDict
 from llama_index.core.retrievers import VectorIndexRetriever
-from llama_index.core.schema import (
-    NodeRelationship,
-    NodeWithScore,
-    QueryBundle,
-    RelatedNodeInfo,
-    TextNode,
-)
-from llama_index.core.storage.docstore import SimpleDocumentStore
-from llama_index.core.storage.index_store import SimpleIndexStore
-from llama_index.core.storage.kvstore import SimpleKVStore
-from tqdm.auto import tqdm
+from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from qa import stores
-from qa.articles import FileProblem, content_hash
-from qa.bm25 import BM25Index
-from qa.chunking import make_passages
 from qa.config import Config
-from qa.errors import (
-    CorruptIndexError,
-    IndexChangedError,
-    IndexNotFoundError,
-    ManifestMismatchError,
-    UnknownArticleError,
-)
-from qa.faiss_index import describe
+from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, UnknownArticleError
+from qa.index import stores, versions
+from qa.index.bm25 import BM25Index
+from qa.index.durability import WriteLock, verify_checksums
+from qa.index.nodes import LlamaIndexEmbedding, embedded_nodes, read_storage
+from qa.index.versions import ARTICLES, BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
+from qa.ingest.articles import content_hash
 from qa.models import Embedder
-from qa.storage import WriteLock, file_checksums, fsync_dir, verify_checksums, write_atomically
-from qa.stores import FAISS_FILE, ID_MAP
-from qa.types import Article, Passage, Sentence
+from qa.types import Article, FileProblem, Hit, IndexUpdate, Passage, Sentence
 
 log = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-BM25_DIR = "bm25"
-CURRENT = "CURRENT"
-ARTICLES = "articles.jsonl"
-CHECKSUMS = "files"  # manifest key: {file: SHA-256} of every other file of the version
 
 # Never let llama-index fall back to a remote LLM (setting it prints a notice: silence it).
 with contextlib.redirect_stdout(io.StringIO()):
     Settings.llm = None
 
 
-class LlamaIndexEmbedding(BaseEmbedding):
-    """Adapter that lets llama-index embed queries with our ``Embedder`` (loaded lazily)."""
-
-    _get_embedder: Callable[[], Embedder] = PrivateAttr()
-
-    def __init__(self, get_embedder: Callable[[], Embedder], model_name: str) -> None:
-        super().__init__(model_name=model_name, embed_batch_size=32)
-        self._get_embedder = get_embedder
-
-    @classmethod
-    def class_name(cls) -> str:
-        """Name used in llama-index's serialisation."""
-        return "QAEmbedding"
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_embedder().encode_queries([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_embedder().encode([text])[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._get_embedder().encode(texts).tolist()
-
-
-@dataclass(frozen=True)
-class Hit:
-    """A retrieved passage with its retrieval score (cosine similarity)."""
-
-    passage: Passage
-    score: float
-
-
-def passage_embed_text(article: Article, passage: Passage) -> str:
-    """Return the text embedded for a passage: the article title, then the passage."""
-    return f"{article.title}\n{passage.text}"
-
-
 def passage_lexical_text(article: Article, text: str) -> str:
     """Return the text BM25 indexes for a passage: title and date, then the passage."""
     return f"{article.title} {article.date or ''}\n{text}"
-
-
-def _manifest_settings(config: Config) -> dict[str, Any]:
-    return {
-        "embed_model": config.embed_model,
-        "chunk_words": config.chunk_words,
-        "chunk_overlap_sentences": config.chunk_overlap_sentences,
-    }
 
 
 class PassageIndex:
@@ -150,19 +52,19 @@ class PassageIndex:
         articles: dict[str, Article],
         index: VectorStoreIndex,
         manifest: dict[str, Any],
+        config: Config,
         bm25: BM25Index | None = None,
         version: str | None = None,
-        config: Config | None = None,
     ) -> None:
         self._articles = articles
         self._index = index
-        self._config = config or Config.from_env()  # what sizes and searches the vector index
+        self._config = config  # what sizes and searches the vector index
         self.manifest = manifest
         self.version = version  # the version folder this index was read from or last written to
         self._lock = threading.RLock()  # searches never see a half-applied update
         self._bm25 = bm25 if bm25 is not None else self._build_bm25()
         self._by_article: tuple[BM25Index, dict[str, tuple[list[str], np.ndarray]]] | None = None
-        stores.keep_only_known(index.vector_store, index.index_struct.nodes_dict.__contains__)
+        index.vector_store.keep_only_known(index.index_struct.nodes_dict.__contains__)
 
     def _build_bm25(self) -> BM25Index:
         """BM25 over every passage, with its article's title and date."""
@@ -180,11 +82,11 @@ class PassageIndex:
         show_progress: bool = True,
     ) -> PassageIndex:
         """Chunk and embed ``articles`` into a new in-memory index."""
-        store = stores.spec_for_build(config.store)
+        store = stores.spec_for_build(config.store, config.milvus_token)
         vector_store = None
         if store.kind is not stores.StoreKind.FAISS:  # an unreachable server fails before embedding
             vector_store = stores.new_store(store, embedder.dimension, config)
-        nodes = _embedded_nodes(articles, config, embedder, show_progress)
+        nodes = embedded_nodes(articles, config, embedder, show_progress)
         if vector_store is None:  # FAISS: the kind for this many vectors (IVF trained on them)
             vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32).reshape(-1, embedder.dimension)
             vector_store = stores.new_store(store, embedder.dimension, config, vectors)
@@ -200,15 +102,15 @@ class PassageIndex:
         )
         manifest = {
             "format_version": FORMAT_VERSION,
-            **_manifest_settings(config),
+            **versions.manifest_settings(config),
             stores.MANIFEST_KEY: store.to_manifest(),
             "dimension": embedder.dimension,
             "passages": len(nodes),
             "articles": {a.doc_id: content_hash(a.text) for a in articles},
-            "vector_index": _vector_index(vector_store),
+            "vector_index": vector_store.describe(),
             "built_at": _now(),
         }
-        return cls({a.doc_id: a for a in articles}, index, manifest, config=config)
+        return cls({a.doc_id: a for a in articles}, index, manifest, config)
 
     def update(
         self, articles: Sequence[Article], config: Config, embedder: Embedder, show_progress: bool = True
@@ -235,10 +137,10 @@ class PassageIndex:
         with self._lock:
             if replaced:
                 self._delete(replaced)
-            nodes = _embedded_nodes(fresh, config, embedder, show_progress)
+            nodes = embedded_nodes(fresh, config, embedder, show_progress)
             self._index.insert_nodes(nodes)
             self._config = config
-            _fit_vector_index(self._index.vector_store, config)
+            self._index.vector_store.fit(config)
             for article in fresh:
                 self._articles[article.doc_id] = article
                 hashes[article.doc_id] = content_hash(article.text)
@@ -257,7 +159,7 @@ class PassageIndex:
             raise UnknownArticleError(unknown)
         with self._lock:
             self._delete(list(doc_ids))
-            _fit_vector_index(self._index.vector_store, self._config)
+            self._index.vector_store.fit(self._config)
             self._refresh_manifest()
             self._bm25 = self._build_bm25()
         return list(doc_ids)
@@ -277,7 +179,7 @@ class PassageIndex:
 
     def _refresh_manifest(self) -> None:
         self.manifest["passages"] = len(self._index.index_struct.nodes_dict)
-        self.manifest["vector_index"] = _vector_index(self._index.vector_store)
+        self.manifest["vector_index"] = self._index.vector_store.describe()
         self.manifest["updated_at"] = _now()
 
     @contextlib.contextmanager
@@ -294,7 +196,7 @@ class PassageIndex:
     def _check_unchanged(self, root: Path) -> None:
         if self.version is None:
             return
-        current = _read_current(root)
+        current = versions.read_current(root)
         if current != self.version:
             raise IndexChangedError(str(root), self.version, current)
 
@@ -312,36 +214,26 @@ class PassageIndex:
             if not held.held or held.root != root:
                 raise ValueError(f"persist() needs the write lock of {root}, not of {held.root}")
             self._check_unchanged(root)
-            replaced = _recorded_store(root)
+            replaced = versions.recorded_store(root)
             version = self._write_version(root)
         stores.drop_replaced(replaced, self.store)
         log.info("Saved index to %s (version %s)", root, version)
 
     def _write_version(self, root: Path) -> str:
-        version = f"v{time.time_ns()}"
-        tmp = root / f".tmp-{version}"
-        tmp.mkdir()
-        try:
-            with self._lock:
-                self._index.storage_context.persist(persist_dir=str(tmp))
-                self._bm25.save(tmp / BM25_DIR)
-                with open(tmp / ARTICLES, "w", encoding="utf-8") as fh:
-                    for article in self._articles.values():
-                        fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
-                manifest = {k: v for k, v in self.manifest.items() if k != CHECKSUMS}
-            manifest[CHECKSUMS] = file_checksums(tmp)
-            write_atomically(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
-            fsync_dir(tmp / BM25_DIR)
-            os.replace(tmp, root / version)
-            fsync_dir(root)
-            write_atomically(root / CURRENT, version + "\n")
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        version, manifest = versions.write_version(root, self._write_files)
         self.manifest[CHECKSUMS] = manifest[CHECKSUMS]
         self.version = version
-        _remove_old_versions(root, keep=version)
         return version
+
+    def _write_files(self, folder: Path) -> dict[str, Any]:
+        """Write the docstore, vectors, BM25 and articles into ``folder``; returns the manifest."""
+        with self._lock:
+            self._index.storage_context.persist(persist_dir=str(folder))
+            self._bm25.save(folder / BM25_DIR)
+            with open(folder / ARTICLES, "w", encoding="utf-8") as fh:
+                for article in self._articles.values():
+                    fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
+            return dict(self.manifest)
 
     # ---- loading -------------------------------------------------------------------
     @classmethod
@@ -366,7 +258,7 @@ class PassageIndex:
         cls, folder: Path, index_dir: str, config: Config, get_embedder: Callable[[], Embedder]
     ) -> PassageIndex:
         manifest = read_manifest(folder, index_dir)
-        check_manifest(manifest, config, index_dir)
+        versions.check_manifest(manifest, config, index_dir)
         if CHECKSUMS in manifest:
             verify_checksums(folder, manifest[CHECKSUMS], index_dir)
         else:
@@ -375,14 +267,14 @@ class PassageIndex:
                 "detected; the next write (`qa index`, `qa remove`) adds them.",
                 index_dir,
             )
-        store = stores.spec_for_load(manifest.get(stores.MANIFEST_KEY), config.store, index_dir)
+        store = stores.spec_for_load(manifest.get(stores.MANIFEST_KEY), config.store, index_dir, config.milvus_token)
         if store.kind is not stores.StoreKind.FAISS:
             manifest[stores.MANIFEST_KEY] = store.to_manifest()  # the address it is reached at now
         try:
             vector_store = stores.open_store(
                 store, folder, int(manifest["dimension"]), int(manifest["passages"]), index_dir, config
             )
-            storage, struct = _read_storage(folder, vector_store)
+            storage, struct = read_storage(folder, vector_store)
             embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
             index = VectorStoreIndex(
                 index_struct=struct,
@@ -407,7 +299,7 @@ class PassageIndex:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CorruptIndexError(index_dir, f"BM25 files unreadable: {exc}") from exc
         version = folder.name if folder != Path(index_dir) else None
-        return cls(articles, index, manifest, bm25, version, config)
+        return cls(articles, index, manifest, config, bm25, version)
 
     # ---- queries -----------------------------------------------------------------
     @property
@@ -500,216 +392,5 @@ class PassageIndex:
         return Passage(article.doc_id, meta["position"], start, end, article.text[start:end], sentences)
 
 
-@dataclass(frozen=True)
-class IndexUpdate:
-    """What an incremental update did."""
-
-    added: tuple[str, ...]
-    replaced: tuple[str, ...]
-    unchanged: tuple[str, ...]
-    duplicates: tuple[FileProblem, ...]
-    passages_embedded: int
-    problems: tuple[FileProblem, ...] = ()
-
-
-def _fit_vector_index(store: Any, config: Config) -> None:
-    """FAISS: rebuild into the kind its size calls for (``qa.faiss_index``); a Milvus collection sizes itself."""
-    if isinstance(store, stores.IdMapFaissStore):
-        store.fit(config)
-
-
-def _vector_index(store: Any) -> dict[str, Any] | None:
-    """The FAISS index kind for the manifest (None for a Milvus collection)."""
-    return describe(store.client) if isinstance(store, stores.IdMapFaissStore) else None
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _embedded_nodes(
-    articles: Sequence[Article], config: Config, embedder: Embedder, show_progress: bool
-) -> list[TextNode]:
-    """Chunk ``articles`` into passage nodes carrying their embeddings."""
-    started = time.perf_counter()
-    nodes: list[TextNode] = []
-    texts: list[str] = []
-    for article in articles:
-        for passage in make_passages(article, config.chunk_words, config.chunk_overlap_sentences):
-            nodes.append(_to_node(passage))
-            texts.append(passage_embed_text(article, passage))
-    if not nodes:
-        return nodes
-    log.info("Embedding %d passages of %d articles", len(nodes), len(articles))
-    vectors = _embed_with_progress(embedder, texts, show_progress)
-    for node, vector in zip(nodes, vectors, strict=True):
-        node.embedding = vector.tolist()
-    elapsed = time.perf_counter() - started
-    log.info("Embedded %d passages in %.1f s (%.1f passages/s)", len(nodes), elapsed, len(nodes) / max(elapsed, 1e-9))
-    return nodes
-
-
-def _to_node(passage: Passage) -> TextNode:
-    keys = ["doc_id", "position", "start", "end", "sentences"]
-    return TextNode(
-        id_=passage.passage_id,
-        text=passage.text,
-        metadata={
-            "doc_id": passage.doc_id,
-            "position": passage.position,
-            "start": passage.start,
-            "end": passage.end,
-            "sentences": [[s.start, s.end] for s in passage.sentences],
-        },
-        excluded_embed_metadata_keys=keys,
-        excluded_llm_metadata_keys=keys,
-        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=passage.doc_id)},
-    )
-
-
-def _embed_with_progress(embedder: Embedder, texts: list[str], show_progress: bool) -> np.ndarray:
-    """Embed in slices of similar length, longest first (less padding), with a chunks/s progress bar."""
-    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    step = max(embedder.batch_size * 4, 1)
-    with tqdm(total=len(texts), desc="Embedding", unit="chunk", disable=not show_progress or not texts) as bar:
-        for i in range(0, len(order), step):
-            ids = order[i : i + step]
-            vectors[ids] = embedder.encode([texts[j] for j in ids])
-            bar.update(len(ids))
-    return vectors
-
-
-_FIRST_LAYOUT_FILES = (
-    MANIFEST,
-    ARTICLES,
-    FAISS_FILE,
-    "image__vector_store.json",
-    ID_MAP,
-    "docstore.json",
-    "index_store.json",
-    "graph_store.json",
-)
-
-
-def _remove_old_versions(root: Path, keep: str) -> None:
-    """Delete versions other than ``keep``, leftovers of interrupted writes and first-layout files."""
-    for name in _FIRST_LAYOUT_FILES:
-        (root / name).unlink(missing_ok=True)
-    for entry in root.iterdir():
-        if entry.name == keep:
-            continue
-        if entry.is_dir() and re.fullmatch(r"(\.tmp-)?v\d+", entry.name):
-            shutil.rmtree(entry, ignore_errors=True)
-        elif entry.is_file() and re.fullmatch(rf"\.{CURRENT}\.tmp-\d+", entry.name):
-            entry.unlink(missing_ok=True)
-
-
-def _recorded_store(root: Path) -> object:
-    """The store record of the live version in ``root`` (None when there is none or it is unreadable)."""
-    try:
-        return read_manifest(current_version(root)).get(stores.MANIFEST_KEY)
-    except (IndexNotFoundError, CorruptIndexError):
-        return None
-
-
-def _read_current(root: Path) -> str | None:
-    """The version ``CURRENT`` names, or None when there is no ``CURRENT``."""
-    try:
-        return (root / CURRENT).read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CorruptIndexError(str(root), f"CURRENT unreadable: {exc}") from exc
-
-
-def current_version(index_dir: str | Path) -> Path:
-    """Return the folder of the index version that ``CURRENT`` names."""
-    root = Path(index_dir)
-    version = _read_current(root)
-    if version is None:
-        if (root / MANIFEST).is_file():  # the first layout: one index directly in the folder
-            return root
-        raise IndexNotFoundError(str(index_dir))
-    folder = root / version
-    if not re.fullmatch(r"v\d+", version) or not folder.is_dir():
-        raise CorruptIndexError(str(index_dir), f"CURRENT names a missing version {version!r}")
-    return folder
-
-
-def index_exists(index_dir: str | Path) -> bool:
-    """Return True when ``index_dir`` holds an index (a ``CURRENT`` pointer, or a manifest)."""
-    return (Path(index_dir) / CURRENT).is_file() or (Path(index_dir) / MANIFEST).is_file()
-
-
-def _read_storage(folder: Path, vector_store: Any) -> tuple[StorageContext, IndexDict]:
-    """llama-index's docstore and index store of a version folder, and its vector index's structure.
-
-    The same files ``StorageContext.from_defaults(persist_dir=...)`` and
-    ``load_index_from_storage`` read, parsed with orjson, and the structure (a map of 20k
-    passage ids for 1,663 articles) built directly rather than through dataclasses-json:
-    about a second less of cold start on that index.
-    """
-    docstore = SimpleDocumentStore(SimpleKVStore(orjson.loads((folder / "docstore.json").read_bytes())))
-    stored = orjson.loads((folder / "index_store.json").read_bytes())
-    structs = list(stored.get("index_store/data", {}).values())
-    if len(structs) != 1 or structs[0].get("__type__") != "vector_store":
-        raise ValueError("index_store.json does not hold exactly one vector index")
-    data = structs[0]["__data__"]
-    data = orjson.loads(data) if isinstance(data, str) else data
-    struct = IndexDict(index_id=data["index_id"], summary=data.get("summary"), nodes_dict=dict(data["nodes_dict"]))
-    storage = StorageContext.from_defaults(
-        docstore=docstore,
-        index_store=_ReadIndexStore(SimpleKVStore(stored), struct.index_id),
-        vector_store=vector_store,
-    )
-    return storage, struct
-
-
-class _ReadIndexStore(SimpleIndexStore):
-    """An index store read from disk. The index built over it first adds back the structure
-    the store was read with; that one call is skipped (it holds that structure already, and
-    serialising 20k entries through dataclasses-json costs a quarter of a second). Every later
-    change is stored as usual."""
-
-    def __init__(self, kvstore: SimpleKVStore, read_id: str) -> None:
-        super().__init__(kvstore)
-        self._read_id: str | None = read_id
-
-    def add_index_struct(self, index_struct: Any) -> None:
-        if index_struct.index_id == self._read_id:
-            self._read_id = None
-            return
-        super().add_index_struct(index_struct)
-
-
-def read_manifest(folder: Path, index_dir: str | None = None) -> dict[str, Any]:
-    """Read a version's ``manifest.json``; raises ``CorruptIndexError`` naming ``index_dir``."""
-    where = index_dir if index_dir is not None else str(folder)
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CorruptIndexError(where, f"{MANIFEST} is missing from {folder.name}") from None
-    except (OSError, ValueError) as exc:
-        raise CorruptIndexError(where, f"{MANIFEST} unreadable: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise CorruptIndexError(where, f"{MANIFEST} is not an object")
-    return manifest
-
-
-def index_matches(index_dir: str | Path, articles: Sequence[Article], config: Config) -> bool:
-    """True when ``index_dir`` holds an index of exactly ``articles`` built with ``config``."""
-    try:
-        manifest = read_manifest(current_version(index_dir), str(index_dir))
-        check_manifest(manifest, config, str(index_dir))
-    except (IndexNotFoundError, CorruptIndexError, ManifestMismatchError):
-        return False
-    return manifest.get("articles") == {a.doc_id: content_hash(a.text) for a in articles}
-
-
-def check_manifest(manifest: dict[str, Any], config: Config, index_dir: str) -> None:
-    """Raise ``ManifestMismatchError`` when the index was built with other settings."""
-    expected = {"format_version": FORMAT_VERSION, **_manifest_settings(config)}
-    differences = {k: (manifest.get(k), v) for k, v in expected.items() if manifest.get(k) != v}
-    if differences:
-        raise ManifestMismatchError(index_dir, differences)

