@@ -42,9 +42,9 @@ from benchmarks._common import ROOT
 from qa import Assistant, Config
 from qa.eval.run import contains_any, percentile, score_row, summarize
 from qa.eval.sets import EvalSet, load_eval_set
-from qa.ingest.chunking import split_sentences
+from qa.ingest.annotate import Annotator
 from qa.models import Models
-from qa.pipeline.generate import is_refusal, split_claims
+from qa.pipeline.generate import Splitter, is_refusal, split_claims
 from qa.types import Answer, Article, Citation
 
 SETS = {
@@ -76,13 +76,13 @@ def load_set(name: str, data: Path, config: Config, limit: int | None, seed: int
     return eval_set, list(_common.read_corpus(ROOT / corpus, config))
 
 
-def draft_answer(answer: Answer, assistant: Assistant) -> Answer:
+def draft_answer(answer: Answer, assistant: Assistant, split: Splitter) -> Answer:
     """The LLM's draft as an ``Answer``: its citations are the evidence sentences its markers name
     (a number with no sentence becomes a citation of nothing, so it counts as unsupported)."""
     if not answer.draft or is_refusal(answer.draft):
         return Answer(answer.question, answer.draft, (), True, evidence=answer.evidence)
     evidence = answer.evidence[: assistant.config.llm_evidence]
-    numbers = list(dict.fromkeys(n for _, cited in split_claims(answer.draft) for n in cited))
+    numbers = list(dict.fromkeys(n for _, cited in split_claims(answer.draft, split) for n in cited))
     citations = []
     for n in numbers:
         if 1 <= n <= len(evidence):
@@ -99,11 +99,12 @@ def run_set(assistant: Assistant, eval_set: EvalSet) -> dict[str, Any]:
     rows: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     stats = {"drafts": 0, "draft_sentences": 0, "dropped": 0, "fallbacks": 0, "refusals": 0}
     generate_seconds: list[float] = []
+    split = Annotator(assistant.models.nlp()).sentences
     for i, question in enumerate(eval_set.questions, start=1):
         sentence = assistant.ask(question.question, reader="sentence")
         generated = assistant.ask(question.question, reader="llm")
         rows["sentence"].append(score_row(question, sentence, ()))
-        rows["draft"].append(score_row(question, draft_answer(generated, assistant), ()))
+        rows["draft"].append(score_row(question, draft_answer(generated, assistant, split), ()))
         rows["verified"].append(score_row(question, generated, ()))
         own = generated
         if generated.reader == "llm-fallback":
@@ -111,7 +112,7 @@ def run_set(assistant: Assistant, eval_set: EvalSet) -> dict[str, Any]:
         rows["verified_only"].append(score_row(question, own, ()))
         if generated.draft:
             stats["drafts"] += 1
-            stats["draft_sentences"] += len(split_claims(generated.draft))
+            stats["draft_sentences"] += len(split_claims(generated.draft, split))
             stats["dropped"] += generated.unsupported
             stats["fallbacks"] += generated.reader == "llm-fallback"
             stats["refusals"] += is_refusal(generated.draft)
@@ -130,13 +131,13 @@ def calibrate(data: Path, models: Models, n: int = 300, seed: int = 0) -> dict[s
     squad = json.loads((data / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))["data"]
     items = [(p["context"], qa) for doc in squad for p in doc["paragraphs"] for qa in p["qas"]]
     random.Random(seed).shuffle(items)
-    cross_encoder = models.cross_encoder()
+    cross_encoder, split = models.cross_encoder(), Annotator(models.nlp()).sentences
     positive: list[float] = []
     negative: list[float] = []
     for context, qa in items[:n]:
         gold = [a["text"] for a in qa["answers"]]
         claim = f"{qa['question'].rstrip('?')}: {gold[0]}."
-        sentences = [s.text for s in split_sentences(Article("p", "", context))]
+        sentences = [context[start:end] for start, end in split(context)]
         holds = [contains_any(s, gold) for s in sentences]
         if not any(holds) or all(holds):
             continue

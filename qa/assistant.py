@@ -24,7 +24,9 @@ from qa.errors import InvalidArgumentError, InvalidQuestionError, ModelLoadError
 from qa.index.durability import WriteLock
 from qa.index.passage_index import PassageIndex
 from qa.index.versions import index_exists, index_matches
+from qa.ingest.annotate import Annotator
 from qa.ingest.articles import load_articles
+from qa.ingest.chunking import article_sentences
 from qa.locks import ReadWriteLock, reading, writing
 from qa.models import Models, warm_models
 from qa.options import AskChanges, AskOptions
@@ -35,6 +37,7 @@ from qa.pipeline.llm import LLM, LLMSpec, load_llm
 from qa.pipeline.question import question_names
 from qa.pipeline.reader import SentenceReader
 from qa.pipeline.retrieve import Retriever
+from qa.pipeline.statements import read_statement, statement_question
 from qa.text import key_terms
 from qa.types import (
     NO_ANSWER,
@@ -46,6 +49,7 @@ from qa.types import (
     LibrarySummary,
     LoadReport,
     Retrieval,
+    Sentence,
     Turn,
 )
 
@@ -142,7 +146,9 @@ class Assistant:
             raise InvalidArgumentError("articles must be qa.Article values; to index files, use from_articles(paths).")
         models = models or Models.of(config)
         with WriteLock(index_dir) if index_dir is not None else contextlib.nullcontext() as lock:
-            index = PassageIndex.build(articles, config, models.embedder(), show_progress=show_progress)
+            index = PassageIndex.build(
+                articles, config, models.embedder(), Annotator(models.nlp()), show_progress=show_progress
+            )
             if lock is not None:
                 index.persist(index_dir, lock)
         return cls(index, config, models, problems, index_dir)
@@ -192,7 +198,8 @@ class Assistant:
         """
         report = load_articles(inputs.paths(paths), self.config.max_file_bytes)
         with self._writing() as lock:
-            update = self.index.update(report.articles, self.config, self.models.embedder(), show_progress)
+            embedder, annotator = self.models.embedder(), self._annotator()
+            update = self.index.update(report.articles, self.config, embedder, annotator, show_progress)
             if lock is not None and (update.added or update.replaced):
                 self.index.persist(lock.root, lock)
         return replace(update, problems=report.problems + update.duplicates)
@@ -211,6 +218,15 @@ class Assistant:
             if lock is not None:
                 self.index.persist(lock.root, lock)
         return removed
+
+    def _statement_sentences(self, hits: Sequence[Hit]) -> list[Sentence]:
+        """Every sentence of the articles ``hits`` come from (a statement may sit outside the passages read)."""
+        doc_ids = dict.fromkeys(h.passage.doc_id for h in hits)
+        return [s for d in doc_ids for s in article_sentences(self.index.article(d), self.index.notes(d))]
+
+    def _annotator(self) -> Annotator:
+        """The annotation stage over this assistant's spaCy pipeline."""
+        return Annotator(self.models.nlp())
 
     def _writing(self) -> contextlib.AbstractContextManager[WriteLock | None]:
         """The index folder's write lock (refusing concurrent or stale writers), if it has a folder."""
@@ -256,7 +272,9 @@ class Assistant:
         llm = self.llm
         if llm is None:
             return resolution
-        rewritten = GenerativeReader(llm, None, self.config).condense(resolution.question, turns)
+        rewritten = GenerativeReader(llm, None, self.config, self._annotator().sentences).condense(
+            resolution.question, turns
+        )
         if not rewritten:
             return resolution
         own = set(key_terms(resolution.question))
@@ -317,6 +335,16 @@ class Assistant:
         reading = SentenceReader(cross_encoder, config, self.abstention).read(
             resolved, retrieval.hits, self.index.article, required_terms=own_names
         )
+        statement = statement_question(resolved)
+        if statement is not None and retrieval.hits:
+            strict = self.default_strictness if chosen_strictness is None else chosen_strictness
+            hits = list(retrieval.hits)
+            if statement.kind == "who-said":  # the quotation alone finds its sentence best
+                hits += self._retriever.retrieve(statement.quote, filters=filters).hits
+            sentences = self._statement_sentences(hits)
+            reading = read_statement(
+                statement, resolved, reading, sentences, own_names, cross_encoder, self.index.article, strict
+            )
         if not retrieval.hits and filters is not None:
             why = "No article matches the sources, dates or articles the search was restricted to."
             reading = replace(reading, text=f"{NO_ANSWER} {why}", reason=why)
@@ -334,7 +362,7 @@ class Assistant:
             reason=reading.reason,
         )
         if use_llm and not reading.abstained:
-            generated = GenerativeReader(self.llm, cross_encoder, self.config).read(
+            generated = GenerativeReader(self.llm, cross_encoder, self.config, self._annotator().sentences).read(
                 resolved, reading, self.index.article, on_token
             )
             answer = replace(

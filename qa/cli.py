@@ -218,9 +218,10 @@ def format_answer(answer: Answer) -> str:
         lines.append("(the LLM's answer was not supported by its sources: these are the quoted sentences)")
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.date) if x)
+        said = f" · said by {c.speaker.label()}" if c.speaker is not None else ""
         lines.append(
             f"  [{c.number}] {c.title}{f' ({meta})' if meta else ''} · {c.doc_id} "
-            f"chars {c.start}-{c.end} · score {c.score:.2f}"
+            f"chars {c.start}-{c.end} · score {c.score:.2f}{said}"
         )
         if c.url:
             lines.append(f"      {c.url}")

@@ -7,6 +7,7 @@ and ``Citation`` of an article, ``article.text[x.start:x.end] == x.text`` (or ``
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -29,12 +30,15 @@ class Article:
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of an article, with its exact character span."""
+    """One sentence of an article, with its exact character span, its entities and, for reported
+    speech, its speaker (from the annotation stored with the index)."""
 
     doc_id: str
     start: int
     end: int
     text: str
+    speaker: Speaker | None = None
+    entities: tuple[Entity, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,17 @@ class ArticleNotes:
             ],
         }
 
+    @cached_property
+    def by_start(self) -> dict[int, SentenceNotes]:
+        """The sentences by start offset."""
+        return {s.start: s for s in self.sentences}
+
+    def sentence(self, text: str, start: int, end: int) -> Sentence:
+        """The sentence ``text[start:end]`` of the article, with what annotation found in it."""
+        note = self.by_start.get(start)
+        speaker, entities = (note.speaker, note.entities) if note is not None else (None, ())
+        return Sentence(self.doc_id, start, end, text[start:end], speaker, entities)
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ArticleNotes:
         """Read ``to_json``'s form back."""
@@ -165,13 +180,22 @@ class Citation:
     start: int
     end: int
     score: float
+    speaker: Speaker | None = None  # who said the quoted sentence, when it is reported speech
 
     def to_dict(self) -> dict[str, Any]:
         """Return the citation as a JSON-serialisable dict."""
         return asdict(self)
 
+    @property
+    def attribution(self) -> str:
+        """``Name (role)`` of the speaker when the quote does not name them itself, else ``""``: shown
+        beside the quote on every surface ("Hua Chunying (Chinese foreign ministry spokesperson): …")."""
+        return self.speaker.label() if self.speaker is not None and not self.speaker.named_in_sentence else ""
+
     @classmethod
-    def quoting(cls, number: int, article: Article, start: int, end: int, score: float) -> Citation:
+    def quoting(
+        cls, number: int, article: Article, start: int, end: int, score: float, speaker: Speaker | None = None
+    ) -> Citation:
         """Citation ``number`` of ``article.text[start:end]``, exactly as the article has it."""
         return cls(
             number=number,
@@ -184,6 +208,7 @@ class Citation:
             start=start,
             end=end,
             score=round(float(score), 4),
+            speaker=speaker,
         )
 
 
@@ -275,7 +300,8 @@ class Answer:
                 meta = ", ".join(x for x in (c.source, c.date) if x)
                 where = f"{c.title}" + (f" ({meta})" if meta else "")
                 link = f" <{c.url}>" if c.url else ""
-                lines.append(f'[{c.number}] {where}{link}, chars {c.start}-{c.end}: "{c.quote}"')
+                said = f"{c.attribution}: " if c.attribution else ""
+                lines.append(f'[{c.number}] {where}{link}, chars {c.start}-{c.end}: {said}"{c.quote}"')
         return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant, Config
+from qa.ingest.annotate import Annotator
 from qa.models import Models
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,12 @@ def config() -> Config:
 @pytest.fixture(scope="session")
 def models(config: Config) -> Models:
     return Models(config.embed_model, config.cross_encoder)
+
+
+@pytest.fixture(scope="session")
+def annotator(models: Models) -> Annotator:
+    """The annotation stage over the real spaCy pipeline (sentences, entities, speakers)."""
+    return Annotator(models.nlp())
 
 
 @pytest.fixture(scope="session")

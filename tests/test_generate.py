@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from qa import Assistant
+from qa.ingest.annotate import Annotator
 from qa.pipeline.generate import GenerativeReader, Verifier, build_messages, is_refusal, neutralise, split_claims
 from qa.pipeline.reader import Reading
 from qa.types import Answer
@@ -30,18 +31,18 @@ def reading(sentence_answer: Answer) -> Reading:
 
 
 @pytest.fixture(scope="module")
-def reader(assistant: Assistant) -> GenerativeReader:
-    return GenerativeReader(None, assistant.models.cross_encoder(), assistant.config)
+def reader(assistant: Assistant, annotator: Annotator) -> GenerativeReader:
+    return GenerativeReader(None, assistant.models.cross_encoder(), assistant.config, annotator.sentences)
 
 
-def test_split_claims_attaches_markers_to_the_sentence_they_follow() -> None:
+def test_split_claims_attaches_markers_to_the_sentence_they_follow(annotator: Annotator) -> None:
     draft = "China said it was willing [1]. The Taliban took Kabul. [2][3]\n- He fled to Tajikistan [1, 4-5].\n[6]"
-    assert split_claims(draft) == [
+    assert split_claims(draft, annotator.sentences) == [
         ("China said it was willing.", [1]),
         ("The Taliban took Kabul.", [2, 3]),
         ("He fled to Tajikistan.", [1, 4, 5, 6]),
     ]
-    assert split_claims("Answer: The U.S. left in 2021 [1].") == [("The U.S. left in 2021.", [1])]
+    assert split_claims("Answer: The U.S. left in 2021 [1].", annotator.sentences) == [("The U.S. left in 2021.", [1])]
     assert is_refusal("NO ANSWER.") and not is_refusal("No one answered the call [1].")
 
 
@@ -95,9 +96,9 @@ def test_kept_sentences_are_renumbered_in_order_of_first_citation(
 
 
 def test_a_paraphrase_needs_its_names_and_numbers_in_the_cited_sentences(
-    assistant: Assistant, reading: Reading
+    assistant: Assistant, annotator: Annotator, reading: Reading
 ) -> None:
-    verifier = Verifier(assistant.models.cross_encoder(), assistant.config)
+    verifier = Verifier(assistant.models.cross_encoder(), assistant.config, annotator.sentences)
     evidence = reading.evidence
     cited = next(i for i, e in enumerate(evidence, start=1) if "friendly and cooperative" in e.text)
     good, wrong_name, negated = verifier.check(

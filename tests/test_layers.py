@@ -29,7 +29,8 @@ BENCHMARK_COMPONENTS = {
     "index_integrity": ("qa.index.versions", "qa.index.durability", "qa.index.passage_index"),
     "speed": ("qa.ingest.chunking", "qa.index.nodes"),
     "abstention": ("qa.pipeline.abstain", "qa.pipeline.reader"),
-    "generative": ("qa.pipeline.generate", "qa.ingest.chunking"),
+    "generative": ("qa.pipeline.generate", "qa.ingest.annotate"),
+    "speakers": ("qa.ingest.annotate", "qa.ingest.articles"),
 }
 BENCHMARK_ALLOWED = (*FACADE, "qa.eval", "qa.models")
 

@@ -27,6 +27,7 @@ pytest.importorskip("llama_index.llms.llama_cpp", reason="the [llm] extra is not
 pytest.importorskip("llama_index.llms.openai_like", reason="the [llm] extra is not installed (make test-llm)")
 
 from qa import Assistant, Config  # noqa: E402
+from qa.ingest.annotate import Annotator  # noqa: E402
 from qa.models import Models  # noqa: E402
 from qa.pipeline.generate import Verifier, build_messages, split_claims  # noqa: E402
 from qa.types import Answer, Article, Evidence  # noqa: E402
@@ -119,17 +120,18 @@ def assert_checked(assistant: Assistant, answer: Answer) -> None:
     """Every sentence left is supported by the sentences it cites; every unsupported draft sentence is gone."""
     assert_citations_exact(assistant, answer)
     assert answer.unsupported == len(answer.dropped)
-    verifier = Verifier(assistant.models.cross_encoder(), assistant.config)
+    split = Annotator(assistant.models.nlp()).sentences
+    verifier = Verifier(assistant.models.cross_encoder(), assistant.config, split)
     if answer.reader == "llm":
         cited = [Evidence(c.doc_id, c.start, c.end, c.quote, c.score) for c in answer.citations]
         assert [c.number for c in answer.citations] == list(range(1, len(cited) + 1))
         final = verifier.check(answer.text, cited, answer.resolved_question)
         assert final and all(claim.supported for claim in final), final
-        assert len(final) == len(split_claims(answer.text))
+        assert len(final) == len(split_claims(answer.text, split))
     else:
         assert answer.reader == "llm-fallback"
         quoted = {c.quote for c in answer.citations}
-        assert all(s in " ".join(quoted) for s, _ in split_claims(answer.text))  # the sentence reader's quotes
+        assert all(s in " ".join(quoted) for s, _ in split_claims(answer.text, split))  # the sentence reader's quotes
     draft = verifier.check(answer.draft, answer.evidence[: assistant.config.llm_evidence], answer.resolved_question)
     for claim in draft:
         if claim.supported:

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from qa import Answer, Assistant, Config
 from qa.errors import InvalidQuestionError
+from qa.ingest.annotate import Annotator
 from qa.ingest.articles import load_articles, normalize_text
-from qa.ingest.chunking import make_passages, split_sentences
+from qa.ingest.chunking import article_sentences, make_passages
 from qa.models import Models
 from qa.pipeline.generate import GenerativeReader
 from qa.pipeline.reader import NO_ANSWER, Reading
@@ -63,10 +64,11 @@ def _covered_once(text: str, spans: list[tuple[int, int]]) -> None:
 
 @FAST
 @given(any_text)
-def test_sentences_slice_the_text_exactly_and_cover_it_once(raw: str) -> None:
+def test_sentences_slice_the_text_exactly_and_cover_it_once(annotator: Annotator, raw: str) -> None:
     for text in (raw, normalize_text(raw)):
         article = _article(text)
-        sentences = split_sentences(article)
+        sentences = article_sentences(article, annotator.annotate([article])[0])
+        assert [(s.start, s.end) for s in sentences] == annotator.sentences(text)
         for s in sentences:
             assert text[s.start : s.end] == s.text and s.text and s.text == s.text.strip()
         assert [(s.start, s.end) for s in sentences] == sorted((s.start, s.end) for s in sentences)
@@ -76,11 +78,11 @@ def test_sentences_slice_the_text_exactly_and_cover_it_once(raw: str) -> None:
 @FAST
 @given(any_text, st.integers(min_value=1, max_value=40), st.integers(min_value=0, max_value=3))
 def test_passages_slice_exactly_and_cover_every_sentence_with_only_the_overlap_repeated(
-    raw: str, max_words: int, overlap: int
+    annotator: Annotator, raw: str, max_words: int, overlap: int
 ) -> None:
     article = _article(normalize_text(raw))
-    sentences = split_sentences(article)
-    passages = make_passages(article, max_words, overlap)
+    sentences = article_sentences(article, annotator.annotate([article])[0])
+    passages = make_passages(article, sentences, max_words, overlap)
     assert [p.position for p in passages] == list(range(len(passages)))
     for p in passages:
         assert article.text[p.start : p.end] == p.text
@@ -208,7 +210,7 @@ def test_a_verified_llm_answer_quotes_and_cites_whatever_the_draft(
     """Whatever an LLM writes, what the generative reader returns keeps the contract."""
     reading = _seed_reading(assistant)
     draft = draft_text + "".join(f" [{n}]" for n in numbers)
-    generated = GenerativeReader(None, None, assistant.config).from_draft(
+    generated = GenerativeReader(None, None, assistant.config, Annotator(assistant.models.nlp()).sentences).from_draft(
         "What did China say about the Taliban?", draft, reading, assistant.article
     )
     answer = Answer("q", generated.text, generated.citations, False, reader=generated.reader)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,9 @@ from llama_index.core.storage.kvstore import SimpleKVStore
 from tqdm.auto import tqdm
 
 from qa.config import Config
-from qa.ingest.chunking import make_passages
+from qa.ingest.chunking import article_sentences, make_passages
 from qa.models import Embedder
-from qa.types import Article, Passage
+from qa.types import Article, ArticleNotes, Passage
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,19 @@ def passage_embed_text(article: Article, passage: Passage) -> str:
 
 
 def embedded_nodes(
-    articles: Sequence[Article], config: Config, embedder: Embedder, show_progress: bool
+    articles: Sequence[Article],
+    notes: Mapping[str, ArticleNotes],
+    config: Config,
+    embedder: Embedder,
+    show_progress: bool,
 ) -> list[TextNode]:
-    """Chunk ``articles`` into passage nodes carrying their embeddings."""
+    """Chunk ``articles`` (along the sentences of their ``notes``) into passage nodes carrying their embeddings."""
     started = time.perf_counter()
     nodes: list[TextNode] = []
     texts: list[str] = []
     for article in articles:
-        for passage in make_passages(article, config.chunk_words, config.chunk_overlap_sentences):
+        sentences = article_sentences(article, notes[article.doc_id])
+        for passage in make_passages(article, sentences, config.chunk_words, config.chunk_overlap_sentences):
             nodes.append(to_node(passage))
             texts.append(passage_embed_text(article, passage))
     if not nodes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import threading
 import time
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 from llama_index.core import Settings, StorageContext, VectorStoreIndex
 from llama_index.core.retrievers import VectorIndexRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
@@ -27,10 +25,11 @@ from qa.index import stores, versions
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
 from qa.index.nodes import LlamaIndexEmbedding, embedded_nodes, read_storage
-from qa.index.versions import ARTICLES, BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
+from qa.index.versions import BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
+from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
 from qa.models import Embedder
-from qa.types import Article, FileProblem, Hit, IndexUpdate, Passage, Sentence
+from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate, Passage
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +52,12 @@ class PassageIndex:
         index: VectorStoreIndex,
         manifest: dict[str, Any],
         config: Config,
+        notes: dict[str, ArticleNotes],
         bm25: BM25Index | None = None,
         version: str | None = None,
     ) -> None:
         self._articles = articles
+        self._notes = notes  # each article's annotation: sentences, entities, speakers
         self._index = index
         self._config = config  # what sizes and searches the vector index
         self.manifest = manifest
@@ -79,14 +80,16 @@ class PassageIndex:
         articles: Sequence[Article],
         config: Config,
         embedder: Embedder,
+        annotator: Annotator,
         show_progress: bool = True,
     ) -> PassageIndex:
-        """Chunk and embed ``articles`` into a new in-memory index."""
+        """Annotate, chunk and embed ``articles`` into a new in-memory index."""
         store = stores.spec_for_build(config.store, config.milvus_token)
         vector_store = None
         if store.kind is not stores.StoreKind.FAISS:  # an unreachable server fails before embedding
             vector_store = stores.new_store(store, embedder.dimension, config)
-        nodes = embedded_nodes(articles, config, embedder, show_progress)
+        notes = {n.doc_id: n for n in annotator.annotate(articles, show_progress)}
+        nodes = embedded_nodes(articles, notes, config, embedder, show_progress)
         if vector_store is None:  # FAISS: the kind for this many vectors (IVF trained on them)
             vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32).reshape(-1, embedder.dimension)
             vector_store = stores.new_store(store, embedder.dimension, config, vectors)
@@ -110,10 +113,15 @@ class PassageIndex:
             "vector_index": vector_store.describe(),
             "built_at": _now(),
         }
-        return cls({a.doc_id: a for a in articles}, index, manifest, config)
+        return cls({a.doc_id: a for a in articles}, index, manifest, config, notes)
 
     def update(
-        self, articles: Sequence[Article], config: Config, embedder: Embedder, show_progress: bool = True
+        self,
+        articles: Sequence[Article],
+        config: Config,
+        embedder: Embedder,
+        annotator: Annotator,
+        show_progress: bool = True,
     ) -> IndexUpdate:
         """Add new articles and replace changed ones (same ``doc_id``, new text), in memory.
 
@@ -137,7 +145,9 @@ class PassageIndex:
         with self._lock:
             if replaced:
                 self._delete(replaced)
-            nodes = embedded_nodes(fresh, config, embedder, show_progress)
+            notes = {n.doc_id: n for n in annotator.annotate(fresh, show_progress)}
+            nodes = embedded_nodes(fresh, notes, config, embedder, show_progress)
+            self._notes.update(notes)
             self._index.insert_nodes(nodes)
             self._config = config
             self._index.vector_store.fit(config)
@@ -175,6 +185,7 @@ class PassageIndex:
         for doc_id in doc_ids:
             docstore.delete_ref_doc(doc_id, raise_error=False)
             self._articles.pop(doc_id, None)
+            self._notes.pop(doc_id, None)
             self.manifest["articles"].pop(doc_id, None)
 
     def _refresh_manifest(self) -> None:
@@ -230,9 +241,7 @@ class PassageIndex:
         with self._lock:
             self._index.storage_context.persist(persist_dir=str(folder))
             self._bm25.save(folder / BM25_DIR)
-            with open(folder / ARTICLES, "w", encoding="utf-8") as fh:
-                for article in self._articles.values():
-                    fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
+            versions.write_articles(folder, self._articles.values(), self._notes)
             return dict(self.manifest)
 
     # ---- loading -------------------------------------------------------------------
@@ -283,11 +292,7 @@ class PassageIndex:
                 store_nodes_override=True,
                 transformations=[embed_model],  # passages come chunked: no default splitter (nor its tokenizer)
             )
-            articles: dict[str, Article] = {}
-            with open(folder / ARTICLES, "rb") as fh:
-                for line in fh:
-                    article = Article(**orjson.loads(line))
-                    articles[article.doc_id] = article
+            articles, notes = versions.read_articles(folder)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise CorruptIndexError(index_dir, f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(index, VectorStoreIndex):
@@ -299,7 +304,7 @@ class PassageIndex:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CorruptIndexError(index_dir, f"BM25 files unreadable: {exc}") from exc
         version = folder.name if folder != Path(index_dir) else None
-        return cls(articles, index, manifest, config, bm25, version)
+        return cls(articles, index, manifest, config, notes, bm25, version)
 
     # ---- queries -----------------------------------------------------------------
     @property
@@ -384,10 +389,16 @@ class PassageIndex:
         """A retrieved llama-index node as a ``Hit`` on our ``Passage``."""
         return Hit(self._to_passage(node.node), float(node.score or 0.0))
 
+    def notes(self, doc_id: str) -> ArticleNotes:
+        """The annotation of an article (its sentences, entities and speakers)."""
+        self.article(doc_id)  # an unknown id raises UnknownArticleError
+        return self._notes[doc_id]
+
     def _to_passage(self, node: Any) -> Passage:
         meta = node.metadata
         article = self._articles[meta["doc_id"]]
-        sentences = tuple(Sentence(article.doc_id, s, e, article.text[s:e]) for s, e in meta["sentences"])
+        notes = self._notes[article.doc_id]
+        sentences = tuple(notes.sentence(article.text, s, e) for s, e in meta["sentences"])
         start, end = meta["start"], meta["end"]
         return Passage(article.doc_id, meta["position"], start, end, article.text[start:end], sentences)
 

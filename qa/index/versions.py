@@ -6,6 +6,7 @@ Layout of an index folder: ``CURRENT`` names the live version, a sub-folder hold
                                   the vector store (``qa.index.stores``), the FAISS index kind,
                                   and the SHA-256 of every other file of the version
     articles.jsonl                the articles (the text citations point into)
+    annotations.jsonl             each article's sentences, entities and speakers (qa.ingest.annotate)
     default__vector_store.json    FAISS index (binary, written by faiss.write_index): exact, or
                                   IVF above ``Config.ann_threshold`` vectors (``qa.index.stores.faiss``)
     id_map.json                   FAISS id <-> passage id (JSON)
@@ -30,9 +31,11 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from qa.config import Config
 from qa.errors import CorruptIndexError, IndexNotFoundError, ManifestMismatchError
@@ -40,14 +43,44 @@ from qa.index import stores
 from qa.index.durability import file_checksums, fsync_dir, write_atomically
 from qa.index.stores.faiss import FAISS_FILE, ID_MAP
 from qa.ingest.articles import content_hash
-from qa.types import Article
+from qa.types import Article, ArticleNotes
 
-FORMAT_VERSION = 1
+# 2: each article's annotation (sentences, entities, speakers) in annotations.jsonl; chunks follow its sentences.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 CURRENT = "CURRENT"
 ARTICLES = "articles.jsonl"
+ANNOTATIONS = "annotations.jsonl"
 CHECKSUMS = "files"  # manifest key: {file: SHA-256} of every other file of the version
+
+
+def write_articles(folder: Path, articles: Iterable[Article], notes: Mapping[str, ArticleNotes]) -> None:
+    """Write ``articles`` (the text citations point into) and their annotations into ``folder``."""
+    articles = list(articles)
+    with open(folder / ARTICLES, "w", encoding="utf-8") as fh:
+        for article in articles:
+            fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
+    with open(folder / ANNOTATIONS, "wb") as fh:
+        for article in articles:
+            fh.write(orjson.dumps(notes[article.doc_id].to_json()) + b"\n")
+
+
+def read_articles(folder: Path) -> tuple[dict[str, Article], dict[str, ArticleNotes]]:
+    """The articles of ``folder`` and their annotations, by doc id (``ValueError`` when they do not match)."""
+    articles: dict[str, Article] = {}
+    with open(folder / ARTICLES, "rb") as fh:
+        for line in fh:
+            article = Article(**orjson.loads(line))
+            articles[article.doc_id] = article
+    notes: dict[str, ArticleNotes] = {}
+    with open(folder / ANNOTATIONS, "rb") as fh:
+        for line in fh:
+            annotation = ArticleNotes.from_json(orjson.loads(line))
+            notes[annotation.doc_id] = annotation
+    if set(notes) != set(articles):
+        raise ValueError(f"{ANNOTATIONS} does not annotate exactly the articles of {ARTICLES}")
+    return articles, notes
 
 
 def write_version(root: Path, write_files: Callable[[Path], dict[str, Any]]) -> tuple[str, dict[str, Any]]:

@@ -1,68 +1,29 @@
-"""Split articles into sentences with exact offsets, and sentences into passages."""
+"""Sentences with exact offsets (as the annotation stage, ``qa.ingest.annotate``, split them) grouped into passages."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from functools import lru_cache
+from collections.abc import Sequence
 
-from qa.types import Article, Passage, Sentence
-
-_LINE = re.compile(r"[^\n]+")
+from qa.types import Article, ArticleNotes, Passage, Sentence
 
 
-@lru_cache(maxsize=1)
-def _segmenter():  # noqa: ANN202 - pysbd has no type hints
-    import pysbd
-
-    return pysbd.Segmenter(language="en", clean=False)
-
-
-def split_sentences(article: Article) -> list[Sentence]:
-    """Return the sentences of an article; each slices ``article.text`` exactly.
-
-    Lines are segmented one by one (a line break always ends a sentence, so headlines and
-    subheadings stand alone); pysbd finds the boundaries inside a line.
-    """
+def article_sentences(article: Article, notes: ArticleNotes) -> list[Sentence]:
+    """The sentences of ``article`` as its annotation found them, each with its speaker and entities."""
     text = article.text
-    sentences: list[Sentence] = []
-    for line in _LINE.finditer(text):
-        for start, end in _sentence_spans(line.group(), line.start()):
-            sentences.append(Sentence(article.doc_id, start, end, text[start:end]))
-    return sentences
+    return [
+        Sentence(article.doc_id, n.start, n.end, text[n.start : n.end], n.speaker, n.entities) for n in notes.sentences
+    ]
 
 
-def _sentence_spans(line: str, offset: int) -> Iterator[tuple[int, int]]:
-    """Yield (start, end) of the sentences of one line, located by search, stripped."""
-    cursor = 0
-    pieces = _segmenter().segment(line) if len(line.split()) > 3 else [line]
-    for piece in pieces:
-        piece = piece.strip()
-        if not piece:
-            continue
-        found = line.find(piece, cursor)
-        if found < 0:  # pysbd altered the text: give the rest of the line as one sentence
-            rest = line[cursor:].strip()
-            if rest:
-                start = line.index(rest, cursor)
-                yield offset + start, offset + start + len(rest)
-            return
-        cursor = found + len(piece)
-        yield offset + found, offset + cursor
-    rest = line[cursor:].strip()
-    if rest:
-        start = line.index(rest, cursor)
-        yield offset + start, offset + start + len(rest)
-
-
-def make_passages(article: Article, max_words: int = 150, overlap_sentences: int = 1) -> list[Passage]:
-    """Group consecutive sentences into passages of at most ``max_words`` words.
+def make_passages(
+    article: Article, sentences: Sequence[Sentence], max_words: int = 150, overlap_sentences: int = 1
+) -> list[Passage]:
+    """Group consecutive ``sentences`` of ``article`` into passages of at most ``max_words`` words.
 
     Consecutive passages share up to ``overlap_sentences`` sentences: fewer where the
     shared sentences and the next new one would not fit in ``max_words`` (so every passage
     brings a sentence of its own). A sentence longer than ``max_words`` is a passage of its own.
     """
-    sentences = split_sentences(article)
     counts = [len(s.text.split()) for s in sentences]
     passages: list[Passage] = []
     i = 0

@@ -195,6 +195,12 @@ def _person(
             for person in person_names(text):
                 if _gender(person, answer, article_text) in (None, wanted):
                     return person, answer
+        for c in answer.citations:  # who said the cited sentences ("she said" resolved at indexing)
+            speaker = c.speaker
+            if speaker is not None and speaker.kind == "pronoun" and speaker.mention_start is not None:
+                said = c.quote[speaker.mention_start - c.start : speaker.mention_end - c.start]
+                if _pronoun_gender(said) == wanted and said.lower() in ("he", "she"):
+                    return speaker.name, answer
     return None
 
 

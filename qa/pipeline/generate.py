@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qa.config import Config
-from qa.ingest.chunking import split_sentences
 from qa.models import CrossEncoder
 from qa.pipeline.llm import LLM, Message
 from qa.pipeline.reader import Reading
@@ -117,7 +116,10 @@ def _numbers_in(marker: str) -> list[int]:
     return out
 
 
-def split_claims(draft: str) -> list[tuple[str, list[int]]]:
+Splitter = Callable[[str], Sequence[tuple[int, int]]]  # text -> sentence spans (``Annotator.sentences``)
+
+
+def split_claims(draft: str, split: Splitter) -> list[tuple[str, list[int]]]:
     """Split a generated answer into (sentence without markers, cited numbers) pairs.
 
     A marker belongs to the sentence it follows: "… willing [1]." and "… willing. [1]" both cite 1.
@@ -135,7 +137,7 @@ def split_claims(draft: str) -> list[tuple[str, list[int]]]:
             cursor = match.end()
         clean.append(line[cursor:])
         text = "".join(clean)
-        spans = [(s.start, s.end) for s in split_sentences(Article("draft", "", text))]
+        spans = list(split(text))
         if not spans:  # a line of markers only: they cite the sentence before
             claims.append(("", [n for _, numbers in markers for n in numbers]))
             continue
@@ -183,9 +185,10 @@ def _names(sentence: str) -> list[str]:
 class Verifier:
     """Checks each sentence of a generated answer against the evidence sentences it cites."""
 
-    def __init__(self, cross_encoder: CrossEncoder | None, config: Config) -> None:
+    def __init__(self, cross_encoder: CrossEncoder | None, config: Config, split: Splitter) -> None:
         self.cross_encoder = cross_encoder
         self.config = config
+        self.split = split
 
     def check(self, draft: str, evidence: Sequence[Evidence], question: str) -> list[Claim]:
         """Return one ``Claim`` per sentence of ``draft`` answering ``question``, supported or not (with the
@@ -193,7 +196,7 @@ class Verifier:
         question's are what the cited sentences must support."""
         asked = content_stems(question) | _FRAME
         claims = []
-        for sentence, numbers in split_claims(draft):
+        for sentence, numbers in split_claims(draft, self.split):
             valid = tuple(dict.fromkeys(n for n in numbers if 1 <= n <= len(evidence)))
             invalid = tuple(dict.fromkeys(n for n in numbers if not 1 <= n <= len(evidence)))
             claims.append(self._check_one(sentence, valid, invalid, evidence, asked))
@@ -259,10 +262,10 @@ class Generated:
 class GenerativeReader:
     """Answers with an LLM from the sentence reader's evidence, keeping only supported sentences."""
 
-    def __init__(self, llm: LLM | None, cross_encoder: CrossEncoder | None, config: Config) -> None:
+    def __init__(self, llm: LLM | None, cross_encoder: CrossEncoder | None, config: Config, split: Splitter) -> None:
         self.llm = llm
         self.config = config
-        self.verifier = Verifier(cross_encoder, config)
+        self.verifier = Verifier(cross_encoder, config, split)
 
     def evidence(self, reading: Reading) -> tuple[Evidence, ...]:
         """The evidence sentences numbered in the prompt: the best ``llm_evidence`` of the reading."""

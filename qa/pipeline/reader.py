@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.config import Config
 from qa.models import CrossEncoder
@@ -114,8 +114,7 @@ class SentenceReader:
             nearest = self._nearest(question, ranked, article)
             return _abstain(reason, nearest, best, missing, evidence, confidence)
         citations = tuple(_cite(n, s, score, article) for n, (score, s) in enumerate(chosen, start=1))
-        text = " ".join(f"{c.quote} [{c.number}]" for c in citations)
-        return Reading(text, citations, False, best, (), evidence, confidence)
+        return Reading(quoted(citations), citations, False, best, (), evidence, confidence)
 
     def _rescore(self, questions: Sequence[str], sentence: str) -> list[float]:
         return self.cross_encoder.score_pairs([(q, sentence) for q in questions]).tolist()
@@ -180,7 +179,19 @@ def _most_relevant(question: str, sentences: list[Sentence], limit: int) -> list
 
 
 def _cite(number: int, sentence: Sentence, score: float, article: Callable[[str], Article]) -> Citation:
-    return Citation.quoting(number, article(sentence.doc_id), sentence.start, sentence.end, score)
+    return Citation.quoting(number, article(sentence.doc_id), sentence.start, sentence.end, score, sentence.speaker)
+
+
+def quoted(citations: Sequence[Citation]) -> str:
+    """The citations' quotes, each followed by its marker and, where the quote does not name its
+    speaker, preceded by them: "Hua Chunying (Chinese foreign ministry spokesperson): “…,” she said. [3]"."""
+    return " ".join(f"{c.attribution + ': ' if c.attribution else ''}{c.quote} [{c.number}]" for c in citations)
+
+
+def abstention(reading: Reading, reason: str) -> Reading:
+    """``reading`` turned into an abstention for ``reason``, offering its best sentences as the nearest information."""
+    nearest = tuple(replace(c, number=n) for n, c in enumerate(reading.citations[: SentenceReader.nearest_kept], 1))
+    return _abstain(reason, nearest, reading.best_score, reading.missing_terms, reading.evidence, 0.0)
 
 
 def _abstain(
@@ -194,7 +205,7 @@ def _abstain(
     """An abstention that says why, then offers the ``nearest`` sentences (cited, as not an answer)."""
     text = f"{NO_ANSWER} {reason}"
     if nearest:
-        text += f"\n\n{NEAREST} " + " ".join(f"{c.quote} [{c.number}]" for c in nearest)
+        text += f"\n\n{NEAREST} " + quoted(nearest)
     return Reading(text, nearest, True, best, tuple(missing), evidence, confidence, reason)
 
 

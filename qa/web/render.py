@@ -89,17 +89,24 @@ def answer_markdown(answer: Answer, turn: int, shown: int | None = None) -> str:
         said = escape_text(f"{NO_ANSWER} {answer.reason}".strip())
         if not answer.nearest:
             return said
-        nearest = " ".join(f"{escape_text(c.quote)} {marker(turn, c.number)}" for c in answer.nearest)
+        nearest = " ".join(_quote_markdown(c, turn) for c in answer.nearest)
         return f"{said}\n\n> *{escape_text(NEAREST)}* {nearest}"
     if not answer.citations:
         return escape_text(answer.text)
     if answer.reader == "llm":
         return _generated_markdown(answer, turn)
     citations = answer.citations[:shown]
-    text = " ".join(f"{escape_text(c.quote)} {marker(turn, c.number)}" for c in citations)
+    text = " ".join(_quote_markdown(c, turn) for c in citations)
     if shown is None and answer.resolved_question and answer.resolved_question != answer.question:
         text += f"\n\n<small>Searched: {escape_text(answer.resolved_question)}</small>"
     return text
+
+
+def _quote_markdown(citation: Citation, turn: int) -> str:
+    """A quoted sentence with its marker, and its speaker before it (in italics, as attribution) when the
+    sentence does not name them."""
+    said = f"*{escape_text(citation.attribution)}:* " if citation.attribution else ""
+    return f"{said}{escape_text(citation.quote)} {marker(turn, citation.number)}"
 
 
 def _generated_markdown(answer: Answer, turn: int) -> str:
@@ -151,6 +158,8 @@ def source_html(citation: Citation, article: Article | None, turn: int, open_: b
         else ""
     )
     details = [f"{html.escape(c.doc_id)}, characters {c.start}–{c.end}", f"score {c.score:.2f}", link]
+    if c.speaker is not None:
+        details.insert(0, f"<span class='qa-speaker'>said by {html.escape(c.speaker.label())}</span>")
     return (
         f"<details class='qa-source' id='{source_id(turn, c.number)}'{' open' if open_ else ''}>"
         f"<summary><b>[{c.number}] {html.escape(c.title)}</b> <span class='qa-meta'>{meta}</span></summary>"

@@ -1,0 +1,47 @@
+"""Questions about statements: reading them, finding a quotation, and who speaks for whom (no models)."""
+
+from __future__ import annotations
+
+from qa.pipeline.statements import _held, _words, speaks_for, statement_question, who_said
+from qa.types import Name, Sentence, Speaker
+
+
+def test_questions_about_statements_are_recognised() -> None:
+    assert statement_question("Who said “We welcome this”?").quote == "We welcome this"
+    assert statement_question('who said "the shackles of slavery"').kind == "who-said"
+    said = statement_question("What did Hua Chunying say about the Taliban?")
+    assert (said.kind, said.who, said.topic) == ("said-what", "Hua Chunying", "the Taliban")
+    assert statement_question("What did Pakistan's prime minister say?").who == "Pakistan's prime minister"
+    for other in ("Who is the spokesperson?", "What did he say?", "Who said it?", "Where did Ghani go?"):
+        assert statement_question(other) is None, other
+
+
+def test_a_quotation_is_found_with_a_word_changed_but_never_scattered_over_a_sentence() -> None:
+    sentence = _words("“We welcome this,” she said, adding that China respects the choice of the Afghan people.")
+    assert _held(_words("we welcome this"), sentence) == 1.0
+    assert _held(_words("China respected the choice of the Afghan people"), sentence) >= 0.8
+    scattered = _words("We said the mayor would welcome visitors to this city, and that this was welcome.")
+    assert _held(_words("we welcome this city"), scattered) < 0.8
+
+
+def test_who_said_needs_the_quotation_and_a_speaker() -> None:
+    hua = Speaker("Hua Chunying", "Chinese foreign ministry spokesperson", 10, 22, 40, 43, "pronoun")
+    quoted = Sentence("d", 30, 60, "“We welcome this,” she said.", hua)
+    unattributed = Sentence("d", 70, 90, "“Nobody knows,” the sign read on the wall of the hall.")
+    assert who_said("We welcome this", [quoted]).found[0][1] is quoted
+    assert "not say who" in who_said("Nobody knows", [unattributed]).reason
+    assert "No article has that statement" in who_said("We condemn this", [quoted, unattributed]).reason
+
+
+def test_a_spokesperson_ministry_or_embassy_speaks_for_its_country() -> None:
+    china = [Name("China", "GPE")]
+    assert speaks_for(Speaker("Hua Chunying", "Chinese foreign ministry spokesperson"), "China", china)
+    assert speaks_for(Speaker("Chinese Embassy"), "China", china)
+    assert not speaks_for(Speaker("Imran Khan", "Pakistan Prime Minister"), "China", china)
+    pakistan = [Name("Pakistan", "GPE")]
+    assert speaks_for(Speaker("Imran Khan", "Pakistan Prime Minister"), "Pakistan's prime minister", pakistan)
+    assert not speaks_for(
+        Speaker("Shah Mahmood Qureshi", "Pakistan foreign minister"), "Pakistan's prime minister", pakistan
+    )
+    assert speaks_for(Speaker("Hua Chunying", None), "Hua Chunying", [Name("Hua Chunying", "PERSON")])
+    assert speaks_for(Speaker("Hua Chunying", None), "Hua", [Name("Hua", "PERSON")])
