@@ -134,6 +134,23 @@ def test_ask_see_cited_answer_and_open_its_highlighted_source(watched: Watched) 
     assert watched.errors == [] and watched.dialogs == []
 
 
+def test_a_statement_is_shown_with_its_speaker_where_the_sentence_says_only_she(watched: Watched) -> None:
+    page = watched.page
+    text = ask(page, "Who said “We welcome this”?")
+    assert "Hua Chunying (Chinese foreign ministry spokesperson): “" in text and "she said" in text
+    answer = page.locator("#qa-chat [data-testid='bot']").last
+    expect(answer.locator("em").first).to_have_text("Hua Chunying (Chinese foreign ministry spokesperson):")
+    source = page.locator("#source-1-1")
+    expect(source.locator(".qa-speaker")).to_have_text("Said by Hua Chunying (Chinese foreign ministry spokesperson)")
+    expect(source.locator("mark")).to_contain_text("We welcome this")
+    page.screenshot(path=str(ARTIFACTS / "browser-speaker.png"))
+
+    text = ask(page, "What did Hua Chunying say?")
+    assert text.count("Hua Chunying (Chinese foreign ministry spokesperson):") >= 2  # "she said", "the spokesperson"
+    expect(page.locator("#source-2-3 .qa-speaker")).to_contain_text("Said by Hua Chunying")
+    assert watched.errors == [] and watched.dialogs == []
+
+
 def test_asked_as_of_a_day_before_the_article_the_page_says_the_articles_do_not_answer(watched: Watched) -> None:
     page = watched.page
     page.get_by_text("Filters").click()

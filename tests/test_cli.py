@@ -37,9 +37,18 @@ def test_index_then_ask_json_round_trip(tmp_path: Path) -> None:
     assert set(answer) >= {"question", "text", "citations", "abstained", "timings"}
     assert not answer["abstained"] and "friendly and cooperative" in answer["text"]
     text = (corpus / "china.txt").read_text(encoding="utf-8")
+    keys = {"number", "doc_id", "title", "source", "date", "url", "quote", "start", "end", "score", "speaker"}
     for c in answer["citations"]:
-        assert set(c) == {"number", "doc_id", "title", "source", "date", "url", "quote", "start", "end", "score"}
+        assert set(c) == keys
         assert text[c["start"] : c["end"]] == c["quote"]  # the seed has no headline and clean whitespace
+    speakers = [c["speaker"] for c in answer["citations"] if c["speaker"]]
+    hua = next(s for s in speakers if s["name"] == "Hua Chunying")  # "she said", resolved at indexing
+    assert text[hua["start"] : hua["end"]] == "Hua Chunying" and hua["role"] == "Chinese foreign ministry spokesperson"
+
+    who = run("ask", "Who said “We welcome this”?", "--index", str(index_dir))
+    assert who.returncode == 0, who.stderr
+    assert who.stdout.startswith("Hua Chunying (Chinese foreign ministry spokesperson): “")
+    assert "said by Hua Chunying (Chinese foreign ministry spokesperson)" in who.stdout
 
     plain = run("ask", "What did Russia say about the Taliban?", "--index", str(index_dir))
     assert plain.returncode == 0 and "do not answer" in plain.stdout

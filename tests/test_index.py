@@ -25,7 +25,7 @@ from qa.errors import (
     UnknownArticleError,
 )
 from qa.index.durability import LOCK_FILE, WriteLock
-from qa.index.versions import MANIFEST, current_version
+from qa.index.versions import FORMAT_VERSION, MANIFEST, current_version
 from qa.models import Models
 
 from .conftest import SEED_DOC, SEEDS
@@ -42,7 +42,7 @@ print(json.dumps({"answer": answer.to_dict(), "embedded": assistant.models.embed
 def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> None:
     folder = current_version(seed_index_dir)
     manifest = json.loads((folder / MANIFEST).read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION == 2
     assert manifest["embed_model"] == config.embed_model
     assert manifest["dimension"] == 384
     assert manifest["chunk_words"] == config.chunk_words
@@ -52,6 +52,7 @@ def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> N
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     assert set(manifest["files"]) == files
     assert {"default__vector_store.json", "docstore.json", "articles.jsonl", "bm25/vocab.index.json"} <= files
+    assert "annotations.jsonl" in files
     assert manifest["files"]["docstore.json"] == hashlib.sha256((folder / "docstore.json").read_bytes()).hexdigest()
 
 
@@ -80,6 +81,20 @@ def test_other_model_configured_raises_manifest_mismatch(seed_index_dir: Path) -
 def test_other_chunking_configured_raises_manifest_mismatch(seed_index_dir: Path) -> None:
     with pytest.raises(ManifestMismatchError, match="chunk_words"):
         Assistant.load(seed_index_dir, Config(chunk_words=42))
+
+
+def test_an_index_of_the_format_before_annotations_is_refused_with_the_rebuild_command(index_copy: Path) -> None:
+    folder = current_version(index_copy)  # made as format 1 had it: no annotations.jsonl
+    (folder / "annotations.jsonl").unlink()
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["format_version"] = 1
+    del manifest["files"]["annotations.jsonl"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ManifestMismatchError) as err:
+        Assistant.load(index_copy)
+    message = str(err.value)
+    assert "format_version: index has 1, configuration has 2" in message
+    assert f"qa index PATH... --index {index_copy} --rebuild" in message
 
 
 def test_missing_index_error(tmp_path: Path) -> None:

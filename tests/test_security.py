@@ -257,8 +257,10 @@ HIJACK = re.compile(r"(?i)ignore previous|hacked|developer mode|all news is fake
 
 
 def quotes_only(answer) -> bool:  # noqa: ANN001
-    """The answer is its cited sentences and their markers, nothing else (the sentence reader's only form)."""
-    return answer.text == " ".join(f"{c.quote} [{c.number}]" for c in answer.citations)
+    """The answer is its cited sentences and their markers, nothing else (the sentence reader's only form), each
+    after its speaker where the sentence does not name them."""
+    said = [f"{c.attribution}: " if c.attribution else "" for c in answer.citations]
+    return answer.text == " ".join(f"{s}{c.quote} [{c.number}]" for s, c in zip(said, answer.citations, strict=True))
 
 
 @pytest.fixture(scope="module")

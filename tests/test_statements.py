@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from qa import Assistant, Conversation
 from qa.pipeline.statements import _held, _words, speaks_for, statement_question, who_said
 from qa.types import Name, Sentence, Speaker
+
+from .conftest import assert_citations_exact
 
 
 def test_questions_about_statements_are_recognised() -> None:
@@ -45,3 +48,56 @@ def test_a_spokesperson_ministry_or_embassy_speaks_for_its_country() -> None:
     )
     assert speaks_for(Speaker("Hua Chunying", None), "Hua Chunying", [Name("Hua Chunying", "PERSON")])
     assert speaks_for(Speaker("Hua Chunying", None), "Hua", [Name("Hua", "PERSON")])
+
+
+# ---- over the seed index (real models) ------------------------------------------------------------------
+def test_who_said_a_quotation_names_its_speaker_resolved_from_she(assistant: Assistant) -> None:
+    answer = assistant.ask("Who said “We welcome this”?")
+    assert not answer.abstained
+    assert_citations_exact(assistant, answer)
+    first = answer.citations[0]
+    assert "We welcome this" in first.quote and "she said" in first.quote
+    assert first.speaker is not None and first.speaker.name == "Hua Chunying"
+    assert first.speaker.kind == "pronoun" and first.attribution.startswith("Hua Chunying")
+    article = assistant.article(first.doc_id)
+    assert article.text[first.speaker.start : first.speaker.end] == "Hua Chunying"
+    assert answer.text.startswith("Hua Chunying (Chinese foreign ministry spokesperson): “")
+
+
+def test_what_did_a_person_say_gathers_her_statements_made_through_she_and_the_spokesperson(
+    assistant: Assistant,
+) -> None:
+    answer = assistant.ask("What did Hua Chunying say?")
+    assert not answer.abstained
+    assert_citations_exact(assistant, answer)
+    hers = [c for c in answer.citations if c.speaker is not None and c.speaker.name == "Hua Chunying"]
+    assert len(hers) == len(answer.citations) >= 3
+    assert {c.speaker.kind for c in hers} >= {"name", "pronoun", "role"}
+    assert any("We welcome this" in c.quote for c in hers)
+    assert any(c.quote.startswith("The spokesperson urged") for c in hers)
+    for c in hers:  # the speaker is shown beside every quote whose sentence does not name her
+        assert (f"{c.attribution}: {c.quote}" in answer.text) == (c.speaker.kind != "name")
+
+
+def test_what_did_a_country_say_includes_who_speaks_for_it(assistant: Assistant) -> None:
+    answer = assistant.ask("What did China say about the Taliban?")
+    assert not answer.abstained
+    speakers = {c.speaker.name for c in answer.citations if c.speaker is not None}
+    assert "Hua Chunying" in speakers  # the foreign ministry's spokesperson speaks for China
+    assert "Imran Khan" not in speakers
+
+
+def test_who_said_a_statement_no_article_has_abstains_and_says_why(assistant: Assistant) -> None:
+    for question in ("Who said “we will never recognise the Taliban government”?", "Who said 'the war is over'?"):
+        answer = assistant.ask(question)
+        assert answer.abstained, (question, answer.text)
+        assert answer.reason == "No article has that statement."
+
+
+def test_who_said_that_follows_up_with_the_speaker_of_the_cited_statement(assistant: Assistant) -> None:
+    conversation = Conversation(assistant)
+    conversation.ask("What did Hua Chunying say?")
+    answer = conversation.ask("Who said that?")
+    assert not answer.abstained
+    assert answer.citations[0].speaker is not None and answer.citations[0].speaker.name == "Hua Chunying"
+    assert answer.text.startswith("Hua Chunying")

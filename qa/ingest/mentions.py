@@ -185,7 +185,7 @@ def names_a_person(noun: str) -> bool:
 def joined(head: Token, token: Token) -> bool:
     """True when ``token`` belongs to ``head``'s own noun phrase, not to a clause or a preposition's object:
     "President and CEO Roger Dow", "Griner's agent, Lindsay Colas" (not "the lawyer for Griner")."""
-    while token is not head:
+    while token.i != head.i:  # spaCy makes a new Token object on each access: compare positions
         if token.dep_ not in ("compound", "conj", "appos", "flat", "cc"):
             return False
         token = token.head

@@ -41,6 +41,7 @@ _SAID_WHAT = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[\w'’-]+")
+_POSSESSIVE = re.compile(r"\w['’]s\b")
 # What makes a speaker speak for a country or an organisation, as articles put it.
 _SPOKESPEOPLE = frozenset(
     """spokesperson spokesman spokeswoman ministry minister embassy ambassador government office president
@@ -133,9 +134,18 @@ def speaks_for(speaker: Speaker, who: str, names: Sequence[Name]) -> bool:
     """True when ``speaker`` is ``who`` (by name or surname), holds the role ``who`` names, or speaks for
     the country or organisation ``who`` names."""
     said_by = f"{speaker.name} {speaker.role or ''}"
-    if names and all(name_found(n, speaker.name) for n in names):
+    words = [w.removesuffix("'s") for w in _words(who)]
+    role_words = [w for w in words if w not in FUNCTION_WORDS and not any(w in n.text.lower() for n in names)]
+    is_named = bool(names) and all(name_found(n, speaker.name) for n in names)
+    if names and role_words and _POSSESSIVE.search(who):  # "Imran Khan's foreign minister": someone else, by role
+        of_person = any(n.label == "PERSON" for n in names)
+        return (
+            not is_named
+            and (of_person or all(name_found(n, said_by) for n in names))
+            and all(term_found(w, speaker.role or "") for w in role_words)
+        )
+    if is_named:
         return True
-    role_words = [w for w in _words(who) if w not in FUNCTION_WORDS and not any(w in n.text.lower() for n in names)]
     if names:
         named = all(name_found(n, said_by) for n in names)
         if not named:
@@ -226,4 +236,8 @@ def read_statement(
         )
     citations = statement_citations(found.found, article)
     evidence = statement_evidence(found.found) + reading.evidence
-    return Reading(quoted(citations), citations, False, found.found[0][0], (), evidence[:10], round(confidence, 4))
+    text = quoted(citations)
+    if statement.kind == "who-said":  # the speaker first, named in the sentence or not: "Hua Chunying (…): “…” [1]"
+        c = citations[0]
+        text = f"{c.speaker.label()}: {c.quote} [{c.number}]" if c.speaker is not None else text
+    return Reading(text, citations, False, found.found[0][0], (), evidence[:10], round(confidence, 4))

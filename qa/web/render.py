@@ -29,6 +29,7 @@ CSS = """
 .qa-source.qa-flash { background: rgba(255, 229, 138, 0.35); }
 .qa-earlier > summary { cursor: pointer; margin-top: 12px; }
 .qa-meta { color: #777; font-size: 0.9em; }
+.qa-speaker { font-style: italic; }
 .qa-library table { width: 100%; border-collapse: collapse; }
 .qa-library th, .qa-library td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #ddd; }
 a.qa-cite { text-decoration: none; font-weight: 600; }
@@ -158,12 +159,11 @@ def source_html(citation: Citation, article: Article | None, turn: int, open_: b
         else ""
     )
     details = [f"{html.escape(c.doc_id)}, characters {c.start}–{c.end}", f"score {c.score:.2f}", link]
-    if c.speaker is not None:
-        details.insert(0, f"<span class='qa-speaker'>said by {html.escape(c.speaker.label())}</span>")
+    said = f"<div class='qa-speaker'>Said by {html.escape(c.speaker.label())}</div>" if c.speaker is not None else ""
     return (
         f"<details class='qa-source' id='{source_id(turn, c.number)}'{' open' if open_ else ''}>"
         f"<summary><b>[{c.number}] {html.escape(c.title)}</b> <span class='qa-meta'>{meta}</span></summary>"
-        f"<div class='qa-meta'>{' · '.join(d for d in details if d)}</div>"
+        f"{said}<div class='qa-meta'>{' · '.join(d for d in details if d)}</div>"
         f"<p class='qa-passage'>{passage}</p></details>"
     )
 
