@@ -24,7 +24,10 @@ from qa.ingest.mentions import (
     quotations,
     unheadlined,
 )
+from qa.text import FUNCTION_WORDS
 from qa.types import Article, Entity
+
+_TICKER = re.compile(r"(?<=[a-z])\s+(?![IVX]+$)[A-Z]{1,5}$")
 
 
 class ArticleNames:
@@ -34,7 +37,12 @@ class ArticleNames:
         self.text, self.spans = article.text, spans
         self.quotes = quotations(article.text)
         self._quote_starts = [q[0] for q in self.quotes]
-        found = [self._mention(article.text, e.start, e.end, e.label) for e in entities]
+        publisher = _brand(article.source or "")
+        found = [
+            m
+            for e in entities
+            if _may_speak(m := self._mention(article.text, e.start, e.end, e.label), article.text, publisher)
+        ]
         headline = [self._mention(article.title, e.start, e.end, e.label)[:2] + (None, None) for e in title]
         people = [unheadlined(name) for name, label, _, _ in found + headline if label == "PERSON"]
         self.people = [n for n in people if len(name_words(n)) > 1 and name_words(n)[-1].lower() not in NOT_PEOPLE]
@@ -64,6 +72,7 @@ class ArticleNames:
         raw = text[start:end]
         name = clean(raw)
         name = bare_person(name) if label == "PERSON" else name
+        name = _TICKER.sub("", name)  # "Boeing BA said": a company's stock ticker is not part of its name
         start += raw.find(name)
         return name, label, start, start + len(name)
 
@@ -128,3 +137,18 @@ class ArticleNames:
             spelt = (o for o in self.orgs if " " in o and "".join(w[0] for w in o.split() if w[:1].isupper()) == name)
             return next(spelt, name)
         return name
+
+
+def _brand(source: str) -> str:
+    """The letters of a publisher's name as its source gives it ("cnn.com" -> "cnn"), or ""."""
+    return re.sub(r"[^a-z]", "", source.lower().split(".")[0]) if source else ""
+
+
+def _may_speak(mention: tuple[str, str, int, int], text: str, publisher: str) -> bool:
+    """False for the entities that never speak in an article: a photo credit ("Lindsay Isaac/CNN"), a
+    capitalised function word taken for a name ("That"), and the publisher itself ("CNN Business" in a CNN
+    article: it reports, its sources speak)."""
+    name, _, start, end = mention
+    if not name or name.lower() in FUNCTION_WORDS or "/" in text[max(0, start - 1) : end + 1]:
+        return False
+    return not (publisher and re.sub(r"[^a-z]", "", name.lower()).startswith(publisher))

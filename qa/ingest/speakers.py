@@ -139,7 +139,9 @@ class _Resolver(ArticleNames):
         if singular(low) in DOCUMENTS:
             found = self._document(k, head, offset)
             return (found, "document") if found else None
-        if head.ent_type_ in NAME_LABELS or (head.pos_ == "PROPN" and not is_title(head)) or head.text in self.surnames:
+        described = not head.ent_type_ and any(c.dep_ == "det" for c in head.children)  # "the Northern Irishman"
+        proper = head.pos_ == "PROPN" and not is_title(head) and not described
+        if head.ent_type_ in NAME_LABELS or proper or head.text in self.surnames:
             return self._name(head, offset), "name"
         people = (c for c in head.subtree if (c.ent_type_ == "PERSON" or c.dep_ == "appos" and c.pos_ == "PROPN"))
         named = next((c for c in people if joined(head, c)), None)
@@ -291,7 +293,8 @@ class _Resolver(ArticleNames):
         if not (names_a_person(noun) or any(names_a_person(c.lower_) for c in head.children if c.dep_ == "appos")):
             return None  # "the 44-year-old, arguably the greatest NFL quarterback" is a person, "the version" not
         found = self._called(k, noun, "person")
-        if found is None and principal is not None:  # "Sweden's Foreign Minister", never named: the mention names them
+        owned = principal is not None and (principal.dep_ == "poss" or principal.head.lower_ in ("for", "at", "of"))
+        if found is None and owned:  # "Sweden's Foreign Minister", never named: the mention names them
             start, end = phrase_span(head)
             name = clean(head.doc.text[start:end])
             return Candidate(name, offset + end - len(name), offset + end, "person")
