@@ -25,12 +25,15 @@ from qa import Config
 from qa.index.durability import verify_checksums
 from qa.index.passage_index import PassageIndex
 from qa.index.versions import CHECKSUMS, current_version, read_manifest
+from qa.ingest.annotate import Annotator
+from qa.models import load_spacy
 
 
 def measure(count: int, folder: Path, repeats: int = 3) -> dict[str, float]:
     """Build, persist and load an index of ``count`` articles; seconds and megabytes."""
     config = Config()
-    index = PassageIndex.build(synthetic_articles(count), config, RandomEmbedder(), show_progress=False)
+    annotator = Annotator(load_spacy(config.spacy_model))
+    index = PassageIndex.build(synthetic_articles(count), config, RandomEmbedder(), annotator, show_progress=False)
     started = time.perf_counter()
     index.persist(folder)
     persist_s = time.perf_counter() - started

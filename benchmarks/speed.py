@@ -101,13 +101,21 @@ def load_slice(n: int | None) -> list:
 
 def chunk_texts(articles: list, config: Any) -> list[str]:
     """The texts the project embeds for ``articles``: title + passage, as ``Assistant.build`` does."""
-    from qa.index.nodes import passage_embed_text
-    from qa.ingest.chunking import make_passages
+    return [text for _, text in chunked(articles, config)]
 
+
+def chunked(articles: list, config: Any) -> list[tuple[str, str]]:
+    """(doc id, embedded text) of each passage of ``articles``, annotated and chunked as indexing does."""
+    from qa.index.nodes import passage_embed_text
+    from qa.ingest.annotate import Annotator
+    from qa.ingest.chunking import article_sentences, make_passages
+    from qa.models import load_spacy
+
+    notes = Annotator(load_spacy(config.spacy_model)).annotate(articles)
     return [
-        passage_embed_text(a, p)
-        for a in articles
-        for p in make_passages(a, config.chunk_words, config.chunk_overlap_sentences)
+        (a.doc_id, passage_embed_text(a, p))
+        for a, n in zip(articles, notes, strict=True)
+        for p in make_passages(a, article_sentences(a, n), config.chunk_words, config.chunk_overlap_sentences)
     ]
 
 
@@ -274,19 +282,13 @@ def dense_recall_squad(paragraphs: int | None) -> dict[str, Any]:
 
     from qa import Config
     from qa.eval.sets import load_eval_set
-    from qa.index.nodes import passage_embed_text
-    from qa.ingest.chunking import make_passages
     from qa.models import Embedder
 
     eval_set = load_eval_set(DATA / "squad" / "dev-v1.1.json")
     corpus = list(eval_set.corpus or ())[:paragraphs]
     kept = {a.doc_id for a in corpus}
     config = Config()
-    texts, owners = [], []
-    for article in corpus:
-        for p in make_passages(article, config.chunk_words, config.chunk_overlap_sentences):
-            texts.append(passage_embed_text(article, p))
-            owners.append(article.doc_id)
+    owners, texts = (list(column) for column in zip(*chunked(corpus, config), strict=True))
     owners_arr = np.asarray(owners)
     questions = [q for q in eval_set.questions if q.gold_doc_ids and set(q.gold_doc_ids) <= kept]
     out: dict[str, Any] = {"questions": len(questions), "passages": len(texts)}

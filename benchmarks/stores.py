@@ -40,7 +40,8 @@ from benchmarks._common import ROOT, RandomEmbedder, synthetic_articles
 from qa import Assistant, Config
 from qa.index.passage_index import PassageIndex
 from qa.index.stores import drop_store
-from qa.models import Models
+from qa.ingest.annotate import Annotator
+from qa.models import Models, load_spacy
 
 QUESTIONS = ROOT / "tests" / "data" / "seed_questions.jsonl"
 QUERIES = 200
@@ -114,10 +115,11 @@ def synthetic_part(uri: str, count: int) -> dict[str, Any]:
     articles = synthetic_articles(count)
     indexes: dict[str, PassageIndex] = {}
     build_s: dict[str, float] = {}
+    annotator = Annotator(load_spacy(Config().spacy_model))
     for name, store in (("faiss", "faiss"), ("milvus", uri)):
         config = Config(store=store)
         started = time.perf_counter()
-        indexes[name] = PassageIndex.build(articles, config, RandomEmbedder(), show_progress=False)  # same vectors
+        indexes[name] = PassageIndex.build(articles, config, RandomEmbedder(), annotator, show_progress=False)
         build_s[name] = round(time.perf_counter() - started, 2)
     queries = RandomEmbedder(seed=1).encode([""] * QUERIES)
     rng = np.random.default_rng(2)

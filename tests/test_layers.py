@@ -25,9 +25,9 @@ SHELL_OWN = {"qa.web": ("qa.web",), "qa.eval": ("qa.eval",), "qa.cli": ("qa.web"
 # A benchmark that measures or refits one component may import that component, and nothing else inside.
 BENCHMARK_COMPONENTS = {
     "scale": ("qa.index.stores.faiss",),
-    "stores": ("qa.index.stores", "qa.index.passage_index"),
-    "index_integrity": ("qa.index.versions", "qa.index.durability", "qa.index.passage_index"),
-    "speed": ("qa.ingest.chunking", "qa.index.nodes"),
+    "stores": ("qa.index.stores", "qa.index.passage_index", "qa.ingest.annotate"),
+    "index_integrity": ("qa.index.versions", "qa.index.durability", "qa.index.passage_index", "qa.ingest.annotate"),
+    "speed": ("qa.ingest.annotate", "qa.ingest.chunking", "qa.index.nodes"),
     "abstention": ("qa.pipeline.abstain", "qa.pipeline.reader"),
     "generative": ("qa.pipeline.generate", "qa.ingest.annotate"),
     "speakers": ("qa.ingest.annotate", "qa.ingest.articles"),
