@@ -2,6 +2,16 @@
 
     .venv/bin/python -m benchmarks.speakers                 # all three (speed: 300 articles, median of 3)
     .venv/bin/python -m benchmarks.speakers --no-speed      # attribution and boundaries only (about a minute)
+    .venv/bin/qa eval benchmarks/data/speech_questions.jsonl --index INDEX --out OUT   # the question set, then
+    .venv/bin/python -m benchmarks.speakers --questions-report OUT/report.json        # scored per kind
+
+* The question set, ``benchmarks/data/speech_questions.jsonl`` (139 questions, built from the labels):
+  "Who said “…”?" about a labelled statement (85), "What did X say about …?" (26), and "Who said “…”?" about
+  a statement no article makes (28, to abstain on), each with the day it was asked. Run it with ``qa eval``
+  among the 1,663 RealtimeQA articles (the index ``benchmarks.evaluate_public`` caches); ``right`` is
+  qa eval's own scoring (the answer holds the speaker's name, or a phrase of the statement; an abstention
+  for the unanswerable ones), ``first speaker`` counts who-said answers whose first citation's resolved
+  speaker is the right one.
 
 * Attribution: ``benchmarks/data/speech_labels.jsonl`` holds 370 hand-labelled sentences of reported speech
   from 36 RealtimeQA articles (offsets and a SHA-1 of each sentence, no article text). The articles are read
@@ -48,6 +58,7 @@ from qa.types import Article, ArticleNotes
 
 LABELS = _common.BENCHMARKS / "data" / "speech_labels.jsonl"
 BOUNDARIES = _common.BENCHMARKS / "data" / "sentence_boundaries.jsonl"
+QUESTIONS = _common.BENCHMARKS / "data" / "speech_questions.jsonl"
 CORPUS = "realtimeqa_news/corpus_small.jsonl"
 KINDS = ("name", "pronoun", "role", "document", "continuation")
 SPLITS = ("dev", "dev-2", "test")
@@ -203,6 +214,54 @@ def speed_sample(articles: Sequence[Article], count: int) -> list[Article]:
     return [articles[i] for i in chosen]
 
 
+# ---- the question set, as `qa eval` answered it -------------------------------------------------------
+def question_table(report: Path, questions: Path = QUESTIONS) -> dict[str, dict[str, Any]]:
+    """Per kind of question, from the report.json that `qa eval` wrote for ``questions``: how many were
+    answered right (the answer names the speaker, or quotes what the speaker said) or, for those no article
+    answers, abstained; and for who-said questions how many name the right speaker as the first citation's
+    resolved speaker (None where the report predates speakers)."""
+    kinds = {q["id"]: q for q in map(json.loads, questions.read_text(encoding="utf-8").splitlines())}
+    rows = json.loads(report.read_text(encoding="utf-8"))["rows"]
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        q = kinds[row["id"]]
+        groups[q["kind"]].append(row)
+        if q["kind"] == "who-said":
+            within = "who-said: named in the sentence" if q["speaker_named_in_sentence"] else "who-said: not named"
+            groups[within].append(row)
+    table = {}
+    for kind, members in groups.items():
+        first = [r["citations"][0].get("speaker") if r.get("citations") else None for r in members]
+        speakers = None
+        has_speakers = any("speaker" in (r["citations"][0] if r.get("citations") else {}) for r in members)
+        if kind.startswith("who-said") and kind != "who-said-unanswerable" and has_speakers:
+            speakers = sum(
+                not r["abstained"] and s is not None and is_match(s["name"], *_gold(kinds[r["id"]]))
+                for r, s in zip(members, first, strict=True)
+            )
+        table[kind] = {
+            "n": len(members),
+            "correct": sum(bool(r.get("correct")) for r in members),
+            "rate": round(sum(bool(r.get("correct")) for r in members) / len(members), 3),
+            "abstained": sum(r["abstained"] for r in members),
+            "first_speaker_right": speakers,
+        }
+    return dict(sorted(table.items()))
+
+
+def _gold(question: dict[str, Any]) -> tuple[str, list[str]]:
+    answers = question["answers"]
+    return answers[0], answers[1:]
+
+
+def print_questions(table: dict[str, dict[str, Any]]) -> None:
+    """The question-set table."""
+    print(f"\n{'questions':34s} {'n':>4s} {'right':>6s} {'rate':>6s} {'abstained':>9s} {'first speaker':>13s}")
+    for kind, row in table.items():
+        first = "" if row["first_speaker_right"] is None else str(row["first_speaker_right"])
+        print(f"{kind:34s} {row['n']:4d} {row['correct']:6d} {row['rate']:6.3f} {row['abstained']:9d} {first:>13s}")
+
+
 def main() -> None:
     """Measure attribution, boundaries and speed; print them and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,7 +272,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions (the median is reported)")
     parser.add_argument("--show-test-errors", action="store_true", help="also list the errors of the test split")
     parser.add_argument("--show-boundary-errors", action="store_true")
+    parser.add_argument(
+        "--questions-report",
+        type=Path,
+        metavar="REPORT_JSON",
+        help="only score a `qa eval benchmarks/data/speech_questions.jsonl` report.json per kind of question",
+    )
     args = parser.parse_args()
+    if args.questions_report:
+        print_questions(question_table(args.questions_report))
+        return
     corpus = args.data / CORPUS
     if _common.absent(corpus, "the annotation benchmark"):
         return

@@ -164,3 +164,22 @@ def test_malformed_squad_and_missing_files(tmp_path: Path) -> None:
         load_eval_set(empty)
     with pytest.raises(EvalDataError, match="no such file"):
         load_eval_set(tmp_path / "absent.jsonl")
+
+
+def test_the_reported_speech_question_set_and_labels_are_well_formed() -> None:
+    data = Path(__file__).resolve().parent.parent / "benchmarks" / "data"
+    questions = load_eval_set(data / "speech_questions.jsonl").questions
+    kinds = {q["id"]: q["kind"] for q in map(json.loads, (data / "speech_questions.jsonl").read_text().splitlines())}
+    assert len(questions) == len(kinds) >= 130
+    who = [q for q in questions if kinds[q.id] == "who-said"]
+    unanswerable = [q for q in questions if kinds[q.id] == "who-said-unanswerable"]
+    assert len(who) >= 80 and len(unanswerable) >= 25
+    assert all(q.answerable and q.answers and q.as_of for q in who)
+    assert all(not q.answerable and not q.answers for q in unanswerable)
+    labels = [json.loads(line) for line in (data / "speech_labels.jsonl").read_text().splitlines()]
+    assert len(labels) >= 150 and len({label["doc_id"] for label in labels}) >= 20
+    kinds_of_mention = {"name", "pronoun", "role", "document", "continuation"}
+    for label in labels:
+        assert label["kind"] in kinds_of_mention and label["speaker"] and label["split"] in ("dev", "dev-2", "test")
+        assert label["start"] < label["end"] and len(label["sha1"]) == 40
+        assert (label["mention_start"] is None) == (label["kind"] == "continuation")
