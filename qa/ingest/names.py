@@ -27,6 +27,7 @@ from qa.ingest.mentions import (
 from qa.text import FUNCTION_WORDS
 from qa.types import Article, Entity
 
+_AFTER_TITLE = re.compile(rf"\b{TITLE_PATTERN}\.?\s+")
 _TICKER = re.compile(r"(?<=[a-z])\s+(?![IVX]+$)[A-Z]{1,5}$")
 
 
@@ -47,7 +48,7 @@ class ArticleNames:
         people = [unheadlined(name) for name, label, _, _ in found + headline if label == "PERSON"]
         self.people = [n for n in people if len(name_words(n)) > 1 and name_words(n)[-1].lower() not in NOT_PEOPLE]
         self.surnames = {name_words(n)[-1] for n in self.people}
-        self.titled = {n for n in people if re.search(rf"\b{TITLE_PATTERN}\.?\s+{re.escape(n)}\b", self.text)}
+        self.titled = _titled(set(people), self.text)
         self._evidence: dict[str, bool] = {}
         self.orgs = [name for name, label, _, _ in found if label == "ORG"]
         self._starts = [s for s, _ in spans]
@@ -152,3 +153,13 @@ def _may_speak(mention: tuple[str, str, int, int], text: str, publisher: str) ->
     if not name or name.lower() in FUNCTION_WORDS or "/" in text[max(0, start - 1) : end + 1]:
         return False
     return not (publisher and re.sub(r"[^a-z]", "", name.lower()).startswith(publisher))
+
+
+def _titled(names: set[str], text: str) -> set[str]:
+    """The ``names`` that ``text`` gives right after a title ("President Joe Biden", "Sen. Ted Cruz")."""
+    after = [m.end() for m in _AFTER_TITLE.finditer(text)]
+    return {
+        n
+        for n in names
+        if any(text.startswith(n, i) and not text[i + len(n) : i + len(n) + 1].isalnum() for i in after)
+    }
