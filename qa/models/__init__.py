@@ -11,6 +11,14 @@ all-MiniLM-L6-v2 runs as INT8 ONNX too: on first use its local PyTorch weights a
 to ONNX and quantised (per channel, the MatMul weights) once, offline, into a cache folder
 (``Config.model_cache``: ``$QA_MODEL_CACHE``, else ``$XDG_CACHE_HOME/newsdesk-qa``, else ``~/.cache/newsdesk-qa``);
 when that cannot be done it runs in PyTorch with a warning.
+
+Why not sentence-transformers' own ONNX backend (``backend="onnx"``, measured by ``benchmarks/st_onnx.py`` on
+2026-12-06, 300 RealtimeQA passages, interleaved): it needs ``optimum[onnxruntime]``, whose ONNX exporter
+(optimum-onnx 0.1) requires transformers < 4.58 while the current sentence-transformers (6.x) requires
+transformers >= 5, so it installs only beside sentence-transformers 5.x; and there, all-MiniLM-L6-v2 embedded
+16.5 passages/s in FP32 and 13.4 with its dynamic INT8 quantisation against 35.2 for ``Embedder`` here (0.47x
+and 0.38x; the target for switching was within 10%), cosine 0.995 and 0.992 to ours. The cross-encoder ships
+as ONNX with no transformers config.json, which that backend's loader (optimum's ORTModel) reads first.
 """
 
 from __future__ import annotations
