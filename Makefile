@@ -11,8 +11,9 @@ TORCH_PIP_ARGS ?=
 HOST ?=
 PORT ?=
 
-# The [llm] extra compiles llama-cpp-python from source: only the commonly needed parts.
-LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF
+# The [llm] extra compiles llama-cpp-python from source: only the commonly needed parts, and for any x86-64
+# CPU (not -march=native: a wheel cached by pip on one machine crashed on another with "Illegal instruction").
+LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF
 
 .PHONY: setup run test test-fast test-llm index lint clean browser
 

@@ -130,14 +130,16 @@ def assert_checked(assistant: Assistant, answer: Answer) -> None:
         assert len(final) == len(split_claims(answer.text, split))
     else:
         assert answer.reader == "llm-fallback"
-        quoted = {c.quote for c in answer.citations}
-        assert all(s in " ".join(quoted) for s, _ in split_claims(answer.text, split))  # the sentence reader's quotes
+        # the sentence reader's quotes, each after its speaker where the sentence does not name them
+        quoted = " ".join(f"{c.attribution}: {c.quote}" if c.attribution else c.quote for c in answer.citations)
+        assert all(s in quoted for s, _ in split_claims(answer.text, split))
     draft = verifier.check(answer.draft, answer.evidence[: assistant.config.llm_evidence], answer.resolved_question)
+    kept = {s for s, _ in split_claims(answer.text, split)}
     for claim in draft:
         if claim.supported:
             assert claim.text in answer.text or answer.reader == "llm-fallback"
-        else:
-            assert claim.text in answer.dropped and claim.text not in answer.text
+        else:  # dropped: no sentence of the answer is it (its words may recur inside a supported quotation)
+            assert claim.text in answer.dropped and claim.text not in kept
     assert len(answer.dropped) == sum(not c.supported for c in draft)
 
 
