@@ -9,10 +9,7 @@ from qa.types import Article, ArticleNotes, Passage, Sentence
 
 def article_sentences(article: Article, notes: ArticleNotes) -> list[Sentence]:
     """The sentences of ``article`` as its annotation found them, each with its speaker and entities."""
-    text = article.text
-    return [
-        Sentence(article.doc_id, n.start, n.end, text[n.start : n.end], n.speaker, n.entities) for n in notes.sentences
-    ]
+    return [notes.sentence(article.text, n.start, n.end) for n in notes.sentences]
 
 
 def make_passages(

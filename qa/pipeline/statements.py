@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from qa.models import CrossEncoder
 from qa.pipeline.reader import Reading, abstention, quoted
 from qa.text import FUNCTION_WORDS, name_found, term_found
-from qa.types import Article, Citation, Evidence, Hit, Name, Sentence, Speaker
+from qa.types import Article, Citation, Evidence, Name, Sentence, Speaker
 
 _QUOTES = "\"'“”‘’«»"
 _WHO_SAID = re.compile(
@@ -172,18 +172,6 @@ def statement_citations(
 def statement_evidence(found: Sequence[tuple[float, Sentence]]) -> tuple[Evidence, ...]:
     """The found sentences as evidence."""
     return tuple(Evidence(s.doc_id, s.start, s.end, s.text, round(score, 4)) for score, s in found)
-
-
-def hit_sentences(hits: Sequence[Hit]) -> list[Sentence]:
-    """The sentences of ``hits``, each once, in order."""
-    seen: set[tuple[str, int]] = set()
-    out: list[Sentence] = []
-    for hit in hits:
-        for s in hit.passage.sentences:
-            if (s.doc_id, s.start) not in seen:
-                seen.add((s.doc_id, s.start))
-                out.append(s)
-    return out
 
 
 def _words(text: str) -> list[str]:
