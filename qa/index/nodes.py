@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -26,6 +27,9 @@ from qa.config import Config
 from qa.ingest.chunking import article_sentences, make_passages
 from qa.models import Embedder
 from qa.types import Article, ArticleNotes, Passage
+
+if TYPE_CHECKING:
+    from qa.ingest.annotate import Annotator
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +66,52 @@ def passage_embed_text(article: Article, passage: Passage) -> str:
     return f"{article.title}\n{passage.text}"
 
 
-def embedded_nodes(
+ARTICLES_PER_ROUND = 16  # articles annotated while the round before them is embedded
+
+
+def annotated_nodes(
     articles: Sequence[Article],
-    notes: Mapping[str, ArticleNotes],
     config: Config,
     embedder: Embedder,
+    annotator: Annotator,
     show_progress: bool,
-) -> list[TextNode]:
-    """Chunk ``articles`` (along the sentences of their ``notes``) into passage nodes carrying their embeddings."""
+) -> tuple[dict[str, ArticleNotes], list[TextNode]]:
+    """Annotate ``articles`` and chunk them (along their sentences) into passage nodes carrying embeddings.
+
+    The articles go in rounds: a worker thread annotates the next round while this one embeds the current
+    one. spaCy's work is single-threaded (``Annotator.annotate``) and the embedder keeps both cores busy, so
+    the two share the machine: 100 RealtimeQA articles in about 48 s against 52 s one after the other."""
+    if not articles:
+        return {}, []
     started = time.perf_counter()
+    notes: dict[str, ArticleNotes] = {}
+    nodes: list[TextNode] = []
+    rounds = [articles[i : i + ARTICLES_PER_ROUND] for i in range(0, len(articles), ARTICLES_PER_ROUND)]
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="annotate") as pool,
+        tqdm(total=len(articles), desc="Annotating and embedding", unit="article", disable=not show_progress) as bar,
+    ):
+        pending = pool.submit(annotator.annotate, rounds[0])
+        for i, group in enumerate(rounds):
+            annotated = {n.doc_id: n for n in pending.result()}
+            if i + 1 < len(rounds):
+                pending = pool.submit(annotator.annotate, rounds[i + 1])
+            notes.update(annotated)
+            nodes += _embedded(group, annotated, config, embedder)
+            bar.update(len(group))
+            bar.set_postfix(passages=len(nodes))
+    elapsed = time.perf_counter() - started
+    log.info(
+        "Annotated and embedded %d articles (%d passages) in %.1f s (%.1f passages/s)",
+        len(articles), len(nodes), elapsed, len(nodes) / max(elapsed, 1e-9),
+    )  # fmt: skip
+    return notes, nodes
+
+
+def _embedded(
+    articles: Sequence[Article], notes: Mapping[str, ArticleNotes], config: Config, embedder: Embedder
+) -> list[TextNode]:
+    """The passage nodes of ``articles``, chunked along the sentences of their ``notes``, with embeddings."""
     nodes: list[TextNode] = []
     texts: list[str] = []
     for article in articles:
@@ -78,14 +119,8 @@ def embedded_nodes(
         for passage in make_passages(article, sentences, config.chunk_words, config.chunk_overlap_sentences):
             nodes.append(to_node(passage))
             texts.append(passage_embed_text(article, passage))
-    if not nodes:
-        return nodes
-    log.info("Embedding %d passages of %d articles", len(nodes), len(articles))
-    vectors = _embed_with_progress(embedder, texts, show_progress)
-    for node, vector in zip(nodes, vectors, strict=True):
+    for node, vector in zip(nodes, _embed_by_length(embedder, texts), strict=True):
         node.embedding = vector.tolist()
-    elapsed = time.perf_counter() - started
-    log.info("Embedded %d passages in %.1f s (%.1f passages/s)", len(nodes), elapsed, len(nodes) / max(elapsed, 1e-9))
     return nodes
 
 
@@ -107,16 +142,14 @@ def to_node(passage: Passage) -> TextNode:
     )
 
 
-def _embed_with_progress(embedder: Embedder, texts: list[str], show_progress: bool) -> np.ndarray:
-    """Embed in slices of similar length, longest first (less padding), with a chunks/s progress bar."""
+def _embed_by_length(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """Embed in slices of similar length, longest first (less padding)."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     step = max(embedder.batch_size * 4, 1)
-    with tqdm(total=len(texts), desc="Embedding", unit="chunk", disable=not show_progress or not texts) as bar:
-        for i in range(0, len(order), step):
-            ids = order[i : i + step]
-            vectors[ids] = embedder.encode([texts[j] for j in ids])
-            bar.update(len(ids))
+    for i in range(0, len(order), step):
+        ids = order[i : i + step]
+        vectors[ids] = embedder.encode([texts[j] for j in ids])
     return vectors
 
 

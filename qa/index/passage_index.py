@@ -24,7 +24,7 @@ from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, 
 from qa.index import stores, versions
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
-from qa.index.nodes import LlamaIndexEmbedding, embedded_nodes, read_storage
+from qa.index.nodes import LlamaIndexEmbedding, annotated_nodes, read_storage
 from qa.index.versions import BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
 from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
@@ -88,8 +88,7 @@ class PassageIndex:
         vector_store = None
         if store.kind is not stores.StoreKind.FAISS:  # an unreachable server fails before embedding
             vector_store = stores.new_store(store, embedder.dimension, config)
-        notes = {n.doc_id: n for n in annotator.annotate(articles, show_progress)}
-        nodes = embedded_nodes(articles, notes, config, embedder, show_progress)
+        notes, nodes = annotated_nodes(articles, config, embedder, annotator, show_progress)
         if vector_store is None:  # FAISS: the kind for this many vectors (IVF trained on them)
             vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32).reshape(-1, embedder.dimension)
             vector_store = stores.new_store(store, embedder.dimension, config, vectors)
@@ -145,8 +144,7 @@ class PassageIndex:
         with self._lock:
             if replaced:
                 self._delete(replaced)
-            notes = {n.doc_id: n for n in annotator.annotate(fresh, show_progress)}
-            nodes = embedded_nodes(fresh, notes, config, embedder, show_progress)
+            notes, nodes = annotated_nodes(fresh, config, embedder, annotator, show_progress)
             self._notes.update(notes)
             self._index.insert_nodes(nodes)
             self._config = config

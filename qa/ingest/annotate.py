@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from qa.ingest.mentions import may_report_speech
@@ -150,17 +153,28 @@ def join_reason(before: str, after: str) -> str | None:
 def _fix_boundaries(doc: Doc) -> Doc:
     """Remove the sentence starts that ``join_reason`` rejects (a Doc holds one line, its starts set)."""
     text, start = doc.text, 0
-    for token in doc[1:]:
-        if not token.is_sent_start:
-            continue
+    proposed = [int(i) for i in _starts(doc) if i > 0]  # only the starts are visited: the cost is per boundary
+    k = 0
+    while k < len(proposed):
+        token = doc[proposed[k]]
+        k += 1
         token.is_sent_start = False
         if token.is_space:  # a boundary at a space token: consider the next word instead
             if token.i + 1 < len(doc):
                 doc[token.i + 1].is_sent_start = True
+                if proposed[k : k + 1] != [token.i + 1]:
+                    proposed.insert(k, token.i + 1)
         elif join_reason(text[start : token.idx].rstrip(), text[token.idx :]) is None:
             token.is_sent_start = True
             start = token.idx
     return doc
+
+
+def _starts(doc: Doc) -> Any:
+    """The indices of the tokens of ``doc`` that start a sentence (a NumPy array)."""
+    from spacy.attrs import SENT_START
+
+    return np.flatnonzero(doc.to_array([SENT_START]) == 1)
 
 
 # ---- the pipeline -------------------------------------------------------------------------------
@@ -180,12 +194,16 @@ def _lines(text: str, max_length: int) -> list[tuple[int, str]]:
 
 def _sentence_spans(doc: Doc, offset: int) -> list[Span]:
     """The whitespace-trimmed spans of ``doc``'s sentences, shifted by ``offset``."""
+    from spacy.attrs import IDX
+
+    text, idx = doc.text, doc.to_array([IDX])
+    bounds = [int(idx[i]) for i in _starts(doc) if i > 0]
     spans: list[Span] = []
-    for sent in doc.sents:
-        piece = sent.text
+    for first, last in zip([0, *bounds], [*bounds, len(text)], strict=True):
+        piece = text[first:last]
         left, right = len(piece) - len(piece.lstrip()), len(piece.rstrip())
         if right > left:
-            spans.append((offset + sent.start_char + left, offset + sent.start_char + right))
+            spans.append((offset + first + left, offset + first + right))
     return spans
 
 
@@ -271,7 +289,12 @@ class Annotator:
     def annotate(self, articles: Sequence[Article], show_progress: bool = False) -> list[ArticleNotes]:
         """Return the notes of each article, in order: its sentences, their entities and speakers."""
         notes: list[ArticleNotes] = []
-        with tqdm(total=len(articles), desc="Annotating", unit="article", disable=not show_progress) as bar:
+        # spaCy's matrix products through NumPy's BLAS: two BLAS threads measured no faster than one (the
+        # second mostly spins), and one leaves a core to the embedder working beside (qa.index.nodes).
+        with (
+            threadpool_limits(1, user_api="blas"),
+            tqdm(total=len(articles), desc="Annotating", unit="article", disable=not show_progress) as bar,
+        ):
             for first in range(0, len(articles), ARTICLES_PER_ROUND):
                 group = articles[first : first + ARTICLES_PER_ROUND]
                 notes.extend(self._annotate_group(group))
@@ -321,10 +344,14 @@ class Annotator:
 
     def _sentence_doc(self, text: str, start: int, end: int, entities: Sequence[Entity]) -> Doc:
         """One sentence as a Doc to parse as a single sentence, its entities set; ``doc.user_data["offset"]``."""
+        from spacy.attrs import SENT_START
+
         doc = self.nlp.make_doc(text[start:end])
-        for token in doc:
-            token.is_sent_start = token.i == 0
-        inside = [e for e in entities if start <= e.start and e.end <= end]
+        starts = np.full((len(doc), 1), np.iinfo(np.uint64).max, dtype=np.uint64)  # -1: not a start
+        starts[:1] = 1
+        doc.from_array([SENT_START], starts)
+        first = bisect_left(entities, start, key=lambda e: e.start)  # ``entities`` are in text order
+        inside = [e for e in entities[first : bisect_left(entities, end, key=lambda e: e.start)] if e.end <= end]
         spans = [doc.char_span(e.start - start, e.end - start, e.label, alignment_mode="contract") for e in inside]
         doc.ents = [s for s in spans if s is not None]
         doc.user_data["offset"] = start

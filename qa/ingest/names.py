@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from qa.ingest.mentions import (
     GENDER,
@@ -50,6 +50,7 @@ class ArticleNames:
         self.surnames = {name_words(n)[-1] for n in self.people}
         self.titled = _titled(set(people), self.text)
         self._evidence: dict[str, bool] = {}
+        self._fuller: dict[str, str] = {}  # _fullest's answers, until a person is learnt
         self.orgs = [name for name, label, _, _ in found if label == "ORG"]
         self._starts = [s for s, _ in spans]
         self.named: list[list[Candidate]] = [[] for _ in spans]  # who each sentence names, outside quotations
@@ -116,8 +117,7 @@ class ArticleNames:
         if titled or words[-1] in self.surnames or name in self.titled or (label == "PERSON" and len(words) > 1):
             return True
         if name not in self._evidence:
-            after = (self.text[m.end() : m.end() + 60] for m in re.finditer(rf"\b{re.escape(name)}\b", self.text))
-            found = (PERSON_AFTER.match(a) for a in after)
+            found = (PERSON_AFTER.match(self.text[end : end + 60]) for end in _occurrences(name, self.text))
             self._evidence[name] = any(m and (m.group(1) or names_a_person(m.group(2).lower())) for m in found)
         return self._evidence[name]
 
@@ -125,12 +125,15 @@ class ArticleNames:
         if len(name_words(name)) > 1 and name not in self.people:
             self.people.append(name)
             self.surnames.add(name_words(name)[-1])
+            self._fuller.clear()
 
     def _fullest(self, name: str) -> str:
         """The longest person name of the article that holds every word of ``name`` and ends like it."""
-        words = name_words(name)
-        fuller = [p for p in self.people if name_words(p)[-1:] == words[-1:] and set(words) <= set(name_words(p))]
-        return max(fuller, key=lambda n: len(name_words(n)), default=name)
+        if name not in self._fuller:
+            words = name_words(name)
+            fuller = [p for p in self.people if name_words(p)[-1:] == words[-1:] and set(words) <= set(name_words(p))]
+            self._fuller[name] = max(fuller, key=lambda n: len(name_words(n)), default=name)
+        return self._fuller[name]
 
     def _expand(self, name: str) -> str:
         """An organisation's acronym spelt out, when the article spells it out."""
@@ -153,6 +156,17 @@ def _may_speak(mention: tuple[str, str, int, int], text: str, publisher: str) ->
     if not name or name.lower() in FUNCTION_WORDS or "/" in text[max(0, start - 1) : end + 1]:
         return False
     return not (publisher and re.sub(r"[^a-z]", "", name.lower()).startswith(publisher))
+
+
+def _occurrences(name: str, text: str) -> Iterator[int]:
+    """The end of each whole-word occurrence of ``name`` in ``text`` (``str.find`` first: a regular expression
+    scanning the whole text per name cost more than the rest of the speaker rules)."""
+    whole = re.compile(rf"\b{re.escape(name)}\b")
+    at = text.find(name)
+    while at >= 0:
+        if whole.match(text, at):
+            yield at + len(name)
+        at = text.find(name, at + 1)
 
 
 def _titled(names: set[str], text: str) -> set[str]:

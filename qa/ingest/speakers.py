@@ -109,7 +109,10 @@ class _Resolver(ArticleNames):
 
     def _is_cue(self, token: Token, offset: int) -> bool:
         """True for a reporting verb outside quotation marks that reports (not "declined to say", "added to")."""
-        low, deps = token.lower_, {c.dep_ for c in token.children}
+        low = token.lower_
+        if low not in REPORTING_VERBS and low not in ("according", "read", "reads"):
+            return False  # what the last line would say, before the costlier checks
+        deps = {c.dep_ for c in token.children}
         if self.quoted(offset + token.idx) or "neg" in deps or token.dep_ == "xcomp":
             return False
         if low not in SPEECH_ACTS and any(
