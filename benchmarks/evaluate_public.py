@@ -65,6 +65,7 @@ SPECS = [
 ]
 HEADLINE = [
     "accuracy",
+    "mc_accuracy",
     "answer_recall",
     "evidence_hit@1",
     "evidence_hit@5",
@@ -80,6 +81,7 @@ HEADLINE = [
     "answer_rate",
     "exact_match",
     "f1",
+    "short_answer_rate",
     "latency_p50_total",
     "latency_p95_total",
     "latency_p50_retrieve",
@@ -127,10 +129,11 @@ def _configuration(config: Config) -> str:
         f"Configuration: {config.retrieval} retrieval ({config.embed_model} in FAISS"
         + (" + BM25, reciprocal rank fusion" if config.retrieval == "hybrid" else "")
         + f", {config.candidates} candidates each), {rerank}; the sentences of the best {config.top_k} "
-        f"passages (<= {config.chunk_words} words) scored by the cross-encoder ({config.cross_encoder}); "
+        f"passages (<= {config.chunk_words} words) scored by the cross-encoder ({config.cross_encoder}) and "
+        "ordered by the answer-sentence scorer (qa/pipeline/sentence_scorer.py); "
         "abstain when the calibrated probability that the evidence answers (qa/pipeline/abstain.py) is below the "
         f"strictness ({'shipped default' if config.strictness is None else config.strictness}). "
-        "EM/F1 are n/a: the reader answers with whole sentences, not short spans."
+        "EM/F1 are those of the short answers (Answer.short), over the questions that got one."
     )
 
 

@@ -37,6 +37,7 @@ from qa.pipeline.llm import LLM, LLMSpec, load_llm
 from qa.pipeline.question import question_names
 from qa.pipeline.reader import SentenceReader
 from qa.pipeline.retrieve import Retriever
+from qa.pipeline.sentence_scorer import SentenceScorer
 from qa.pipeline.statements import read_statement, statement_question
 from qa.text import key_terms
 from qa.types import (
@@ -96,6 +97,7 @@ class Assistant:
         self.problems = tuple(problems)
         self._retriever = Retriever(index, self.config, self.models.embedder, self.models.cross_encoder)
         self.abstention = AbstentionModel.load(self.config.abstention_model or None)
+        self.scorer = SentenceScorer.load()
         self._lock = ReadWriteLock()
 
     # ---- construction ------------------------------------------------------------
@@ -332,7 +334,7 @@ class Assistant:
         retrieval = self._retriever.retrieve(resolved, filters=filters)
         read_started = time.perf_counter()
         config = self.config if chosen_strictness is None else self.config.with_changes(strictness=chosen_strictness)
-        reading = SentenceReader(cross_encoder, config, self.abstention).read(
+        reading = SentenceReader(cross_encoder, config, self.abstention, self.scorer).read(
             resolved, retrieval.hits, self.index.article, required_terms=own_names
         )
         statement = statement_question(resolved)
@@ -360,6 +362,7 @@ class Assistant:
             confidence=reading.confidence,
             missing=reading.missing_terms,
             reason=reading.reason,
+            short=reading.short,
         )
         if use_llm and not reading.abstained:
             generated = GenerativeReader(self.llm, cross_encoder, self.config, self._annotator().sentences).read(
@@ -373,6 +376,7 @@ class Assistant:
                 draft=generated.draft,
                 dropped=generated.dropped,
                 unsupported=len(generated.dropped),
+                short=reading.short.within(generated.citations) if reading.short else None,
             )
             timings["generate"] = round(time.perf_counter() - read_done, 4)
         timings["total"] = round(time.perf_counter() - started, 4)

@@ -6,7 +6,8 @@ and ``Citation`` of an article, ``article.text[x.start:x.end] == x.text`` (or ``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -228,6 +229,28 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The few words that answer a question asking for a person, organisation, date, number, place or named
+    thing: ``text == article.text[start:end]`` of article ``doc_id``, inside the quote of citation ``number``."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    number: int  # the citation whose sentence holds it
+    kind: str  # what was asked for: person, org, time, number, place, thing
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def within(self, citations: Sequence[Citation]) -> ShortAnswer | None:
+        """This short answer numbered as the citation of ``citations`` whose quote holds it (None if none does)."""
+        holding = (c for c in citations if c.doc_id == self.doc_id and c.start <= self.start and self.end <= c.end)
+        found = next(holding, None)
+        return replace(self, number=found.number) if found else None
+
+
+@dataclass(frozen=True)
 class Answer:
     """The assistant's reply to one question.
 
@@ -263,6 +286,7 @@ class Answer:
     confidence: float | None = None
     missing: tuple[str, ...] = ()
     reason: str = ""
+    short: ShortAnswer | None = None  # the short answer, shown first, when the question asks for one
 
     @property
     def nearest(self) -> tuple[Citation, ...]:
@@ -286,6 +310,7 @@ class Answer:
             "confidence": self.confidence,
             "missing": list(self.missing),
             "reason": self.reason,
+            "short": self.short.to_dict() if self.short else None,
         }
 
     def to_markdown(self) -> str:

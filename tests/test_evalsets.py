@@ -9,6 +9,8 @@ import pytest
 
 from qa.eval.sets import EvalDataError, corpus_articles, load_eval_set
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
@@ -72,6 +74,38 @@ def test_jsonl_questions_with_aliases_abstentions_and_dialogues(tmp_path: Path) 
     assert [t.question for t in dlg.turns] == ["What did China say?", "Who said that?"]
     assert s.sample(2, seed=1).questions == s.sample(2, seed=1).questions
     assert len(s.sample(2, seed=1).questions) == 2
+
+
+def test_multiple_choice_questions_keep_their_choices_and_right_indexes(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "quiz.jsonl",
+        [
+            {
+                "qid": "20220617_1",
+                "question": "Which continent will require a common charger?",
+                "choices": ["Europe", " North America ", "Asia", "Africa"],
+                "answer_index": [0],
+                "answer_text": ["Europe"],
+            },
+            {"question": "Which two?", "answers": ["b", "c"], "choices": ["a", "b", "c"], "answer_index": [1, 2, 1]},
+            {"question": "Which one?", "answers": ["b"], "choices": ["a", "b"], "answer_index": 1},
+            {"question": "No choices?", "answers": ["x"]},
+        ],
+    )
+    quiz, two, one, plain = load_eval_set(path).questions
+    assert quiz.choices == ("Europe", "North America", "Asia", "Africa") and quiz.correct_choices == (0,)
+    assert quiz.answers == ("Europe",) and quiz.answerable
+    assert two.correct_choices == (1, 2) and one.correct_choices == (1,)
+    assert plain.choices == () and plain.correct_choices == ()
+
+
+def test_the_realtimeqa_quiz_reads_with_its_choices() -> None:
+    path = ROOT.parent / "shared" / "evaldata" / "realtimeqa_news" / "queries_with_gold.jsonl"
+    if not path.is_file():
+        pytest.skip("the public evaluation data (../shared/evaldata) is not on this machine")
+    questions = load_eval_set(path).questions
+    assert all(len(q.choices) == 4 and len(q.correct_choices) == 1 for q in questions)
+    assert all(q.answers and q.choices[q.correct_choices[0]] in q.answers for q in questions)
 
 
 def test_squad_json_v2_with_its_paragraphs_as_corpus(tmp_path: Path) -> None:
@@ -143,6 +177,11 @@ def test_beir_folder_retrieval_only_unless_queries_have_answers(tmp_path: Path) 
         (['{"question": "q?", "turns": []}'], ":1: 'turns' must be"),
         (['{"question": "q?", "as_of": "last week"}'], ":1: 'as_of' 'last week' is not a date"),
         (['["a list"]'], ":1: expected a JSON object"),
+        (['{"question": "q?", "answers": ["a"], "choices": "a"}'], ":1: 'choices' must be a list"),
+        (['{"question": "q?", "answers": ["a"], "choices": ["a", ""], "answer_index": 0}'], ":1: 'choices' must be"),
+        (['{"question": "q?", "answers": ["a"], "choices": ["a", "b"]}'], ":1: 'answer_index' must be"),
+        (['{"question": "q?", "answers": ["a"], "choices": ["a", "b"], "answer_index": [2]}'], ":1: 'answer_index'"),
+        (['{"question": "q?", "answers": ["a"], "choices": ["a", "b"], "answer_index": true}'], ":1: 'answer_index'"),
         (['{"id": "x", "question": "a?"}', '{"id": "x", "question": "b?"}'], "'x' is used twice"),
     ],
 )
@@ -167,7 +206,7 @@ def test_malformed_squad_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_the_reported_speech_question_set_and_labels_are_well_formed() -> None:
-    data = Path(__file__).resolve().parent.parent / "benchmarks" / "data"
+    data = ROOT / "benchmarks" / "data"
     questions = load_eval_set(data / "speech_questions.jsonl").questions
     kinds = {q["id"]: q["kind"] for q in map(json.loads, (data / "speech_questions.jsonl").read_text().splitlines())}
     assert len(questions) == len(kinds) >= 130

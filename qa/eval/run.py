@@ -5,7 +5,10 @@
 - accuracy: answerable questions whose answer contains a gold answer, plus unanswerable
   questions that were abstained on, over all questions;
 - answer recall: a gold answer (SQuAD-normalised) occurs in the answer text;
-- EM / F1 of a short answer span: "n/a" while the reader produces none;
+- multiple-choice accuracy, for questions with ``choices``: the choice that the answer's evidence
+  supports best (``qa.eval.choices``) is a right one; a question where none is picked is wrong;
+- EM / F1 of the short answer (``Answer.short``), over the answerable questions answered with one,
+  and the short-answer rate: the share of answerable questions answered with one;
 - evidence hit@k: a gold answer or evidence string occurs in one of the reader's top-k
   evidence sentences;
 - retrieval recall@k and MRR@10 against the gold documents, at article level;
@@ -31,6 +34,7 @@ from tqdm.auto import tqdm
 
 from qa.assistant import Assistant
 from qa.config import Config
+from qa.eval.choices import pick_choice
 from qa.eval.sets import EvalDataError, EvalSet, Question, corpus_articles
 from qa.types import Answer, FileProblem
 
@@ -128,6 +132,7 @@ def score_row(question: Question, answer: Answer | None, ranked_docs: Sequence[s
     if question.answerable and question.answers:
         row["answer_hit"] = (not answer.abstained) and contains_any(answer.text, question.answers)
         row["correct"] = row["answer_hit"]
+        row.update(_short_answer_scores(question, answer))
     elif not question.answerable:
         row["correct"] = answer.abstained
     if question.answerable and gold_text:
@@ -136,7 +141,33 @@ def score_row(question: Question, answer: Answer | None, ranked_docs: Sequence[s
     if question.answerable and not answer.abstained and (gold_text or gold_docs):
         supported = [c.doc_id in gold_docs or contains_any(c.quote, gold_text) for c in answer.citations]
         row["citations_supported"] = sum(supported)
+    if question.choices:
+        row.update(_choice_scores(question, answer))
     return row
+
+
+def _short_answer_scores(question: Question, answer: Answer) -> dict[str, Any]:
+    """The short answer of an answerable question, with its EM and F1 when the answer has one."""
+    short = answer.short if not answer.abstained else None
+    if short is None:
+        return {"short": None}
+    return {
+        "short": short.to_dict(),
+        "exact_match": exact_match(short.text, question.answers),
+        "f1": f1_score(short.text, question.answers),
+    }
+
+
+def _choice_scores(question: Question, answer: Answer) -> dict[str, Any]:
+    """The choice the answer supports best, whether it is a right one, and every choice's score."""
+    pick = pick_choice(question.question, question.choices, answer)
+    return {
+        "choices": list(question.choices),
+        "correct_choices": list(question.correct_choices),
+        "mc_choice": pick.index,
+        "mc_correct": pick.index in question.correct_choices,
+        "mc_scores": list(pick.scores),
+    }
 
 
 # ---- the report ----------------------------------------------------------------------------
@@ -161,8 +192,9 @@ class Report:
         }
 
     def table(self) -> str:
-        """Return the metrics as an aligned plain-text table."""
-        lines = [f"{self.name}: {self.counts.get('questions', 0)} questions"]
+        """Return the metrics as an aligned plain-text table, under the counts that are not zero."""
+        counted = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in self.counts.items() if v and k != "questions")
+        lines = [f"{self.name}: {self.counts.get('questions', 0)} questions" + (f" ({counted})" if counted else "")]
         width = max(len(k) for k in self.metrics) if self.metrics else 10
         for key, value in self.metrics.items():
             lines.append(f"  {key:<{width}}  {_fmt(key, value)}")
@@ -214,9 +246,12 @@ def summarize(rows: Sequence[dict[str, Any]]) -> tuple[dict[str, float | None], 
     metrics: dict[str, float | None] = {}
     if asked:
         metrics["accuracy"] = _mean(values("correct"))
+        if any("mc_correct" in r for r in asked):
+            metrics["mc_accuracy"] = _mean(values("mc_correct"))
         metrics["answer_recall"] = _mean(values("answer_hit"))
-        metrics["exact_match"] = _mean(values("exact_match"))  # n/a: the reader gives no short span
+        metrics["exact_match"] = _mean(values("exact_match"))  # over the answers with a short answer
         metrics["f1"] = _mean(values("f1"))
+        metrics["short_answer_rate"] = _mean([float(r["short"] is not None) for r in asked if "short" in r])
         for k in EVIDENCE_KS:
             metrics[f"evidence_hit@{k}"] = _mean(values(f"evidence_hit@{k}"))
     for k in RECALL_KS:
@@ -249,6 +284,8 @@ def summarize(rows: Sequence[dict[str, Any]]) -> tuple[dict[str, float | None], 
         "unanswerable": sum(not r["answerable"] for r in rows),
         "with_gold_docs": sum(bool(r["gold_doc_ids"]) for r in rows),
         "answered": sum(not r.get("abstained", True) for r in asked),
+        "with_short": sum(r.get("short") is not None for r in asked),
+        "with_choices": sum("mc_correct" in r for r in asked),
     }
     return metrics, counts
 

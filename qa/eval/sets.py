@@ -3,8 +3,10 @@
 - JSONL, one object a line: ``question`` (required), ``answers`` (acceptable answers; an
   empty list or ``"answerable": false`` means the right behaviour is to abstain), optional
   ``id``, ``gold_doc_ids``, ``evidence``, ``as_of`` (the day it was asked, ``YYYY-MM-DD``;
-  alias ``question_date``) and ``turns`` (a dialogue: a list of such objects asked in one
-  conversation). Common aliases are read too (``qid``, ``answer_text``).
+  alias ``question_date``), ``turns`` (a dialogue: a list of such objects asked in one
+  conversation) and, for a multiple-choice question (RealtimeQA), ``choices`` (strings) with
+  ``answer_index`` (the index, or list of indexes, of the right ones). Common aliases are read
+  too (``qid``, ``answer_text``).
 - SQuAD JSON (v1.1 and v2.0): its paragraphs are the corpus (id ``<title>-<paragraph>``).
 - HotpotQA JSONL with ``contexts`` (distractor setting): the paragraphs of all questions
   are the corpus, the supporting ones are each question's gold documents.
@@ -47,6 +49,8 @@ class Question:
     evidence: tuple[str, ...] = ()
     turns: tuple[Question, ...] = ()
     as_of: str | None = None  # the day the question was asked (YYYY-MM-DD), when the set says
+    choices: tuple[str, ...] = ()  # a multiple-choice question's choices, in the set's order
+    correct_choices: tuple[int, ...] = ()  # the indexes in ``choices`` of the right ones
 
     @property
     def has_gold_text(self) -> bool:
@@ -170,6 +174,7 @@ def _question(record: dict[str, Any], where: str, fallback_id: str) -> Question:
     answerable = record.get("answerable", bool(answers))
     if not isinstance(answerable, bool):
         raise EvalDataError(f"{where}: 'answerable' must be true or false")
+    choices, correct = _choices(record, where)
     return Question(
         id=qid,
         question=question.strip(),
@@ -178,7 +183,23 @@ def _question(record: dict[str, Any], where: str, fallback_id: str) -> Question:
         gold_doc_ids=tuple(slug(d) for d in _strings(record.get("gold_doc_ids"), where, "gold_doc_ids")),
         evidence=_strings(record.get("evidence"), where, "evidence"),
         as_of=_day(record.get("as_of", record.get("question_date")), where),
+        choices=choices,
+        correct_choices=correct,
     )
+
+
+def _choices(record: dict[str, Any], where: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """A multiple-choice question's ``choices`` and the indexes of the right ones (both empty when it has none)."""
+    choices, index = record.get("choices"), record.get("answer_index")
+    if choices is None:
+        return (), ()
+    if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c.strip() for c in choices):
+        raise EvalDataError(f"{where}: 'choices' must be a list of at least two non-empty strings")
+    indexes = [index] if type(index) is int else index
+    valid = isinstance(indexes, list) and indexes and all(type(i) is int for i in indexes)
+    if not valid or not all(0 <= i < len(choices) for i in indexes):
+        raise EvalDataError(f"{where}: 'answer_index' must be the index or a list of indexes of the right 'choices'")
+    return tuple(c.strip() for c in choices), tuple(dict.fromkeys(indexes))
 
 
 def _day(value: Any, where: str) -> str | None:

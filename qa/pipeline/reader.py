@@ -10,6 +10,7 @@ Russia) and offers the nearest information the articles do hold, cited, as such.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -17,8 +18,17 @@ from dataclasses import dataclass, replace
 from qa.config import Config
 from qa.models import CrossEncoder
 from qa.pipeline.abstain import AbstentionModel, Retrieved, Scored, absent_terms, signals
+from qa.pipeline.answer_kind import answer_kind, candidates, short_answer
+from qa.pipeline.sentence_scorer import (
+    PRECISE_KINDS,
+    Features,
+    Located,
+    SentenceScorer,
+    features,
+    located_sentences,
+)
 from qa.text import content_stems, key_terms
-from qa.types import NEAREST, NO_ANSWER, Article, Citation, Evidence, Hit, Name, Sentence
+from qa.types import NEAREST, NO_ANSWER, Article, Citation, Evidence, Hit, Name, Sentence, ShortAnswer
 
 __all__ = ["NEAREST", "NO_ANSWER", "Reading", "SentenceReader"]
 
@@ -39,6 +49,7 @@ class Reading:
     evidence: tuple[Evidence, ...] = ()
     confidence: float | None = None  # estimated probability that the evidence answers
     reason: str = ""  # why the reader abstained ("" when it answers)
+    short: ShortAnswer | None = None  # the short answer, when the question asks for one
 
 
 def _tokens(text: str) -> set[str]:
@@ -61,10 +72,17 @@ class SentenceReader:
     evidence_kept = 10
     nearest_kept = 2
 
-    def __init__(self, cross_encoder: CrossEncoder, config: Config, abstention: AbstentionModel | None = None) -> None:
+    def __init__(
+        self,
+        cross_encoder: CrossEncoder,
+        config: Config,
+        abstention: AbstentionModel | None = None,
+        scorer: SentenceScorer | None = None,
+    ) -> None:
         self.cross_encoder = cross_encoder
         self.config = config
         self.abstention = abstention or AbstentionModel.load(config.abstention_model or None)
+        self.scorer = scorer or SentenceScorer.load()
 
     def read(
         self,
@@ -79,16 +97,20 @@ class SentenceReader:
         default: the capitalised words of ``question``, ``key_terms``); a follow-up passes its
         own, not those it borrowed from the conversation.
         """
-        sentences = _unique_sentences(_worth_reading(hits, self.config.read_margin))
-        sentences = _most_relevant(question, sentences, self.config.read_max_sentences)
-        if not sentences:
-            return _abstain(NOTHING_FOUND, (), float("-inf"), (), (), 0.0)
         terms = [Name(t) for t in key_terms(question)] if required_terms is None else list(required_terms)
-        scores = self.cross_encoder.score(question, [s.text for s in sentences])
-        ranked = sorted(zip(scores.tolist(), sentences, strict=True), key=lambda pair: -pair[0])
-        best = ranked[0][0]
+        located, logits, found_features = self.candidates(question, hits, article, terms)
+        if not located:
+            return _abstain(NOTHING_FOUND, (), float("-inf"), (), (), 0.0)
+        if answer_kind(question) == "say":  # fitted on SQuAD, which asks next to none: the logit's order
+            chances = [1 / (1 + math.exp(-max(-30.0, min(30.0, x)))) for x in logits]
+        else:
+            chances = self.scorer.score(found_features)
+        # (chance, logit, sentence), the likeliest answer first; the abstention reads the logits' order
+        ranked = sorted(zip(chances, logits, (x.sentence for x in located), strict=True), key=lambda t: -t[0])
+        by_logit = sorted(ranked, key=lambda t: -t[1])
+        best = by_logit[0][1]
         evidence = tuple(
-            Evidence(s.doc_id, s.start, s.end, s.text, round(score, 4)) for score, s in ranked[: self.evidence_kept]
+            Evidence(s.doc_id, s.start, s.end, s.text, round(logit, 4)) for _, logit, s in ranked[: self.evidence_kept]
         )
         retrieved = [
             Retrieved(h.score, h.passage.text, a.title, a.doc_id, a.date)
@@ -96,7 +118,7 @@ class SentenceReader:
             for a in (article(h.passage.doc_id),)
         ]
         missing = absent_terms(terms, retrieved)
-        scored = [Scored(score, s.text, s.doc_id) for score, s in ranked]
+        scored = [Scored(logit, s.text, s.doc_id) for _, logit, s in by_logit]
         found = signals(question, scored, retrieved, terms, self._rescore, missing)
         confidence = round(self.abstention.confidence(found, len(missing)), 4)
         strictness = self.abstention.strictness if self.config.strictness is None else self.config.strictness
@@ -111,23 +133,45 @@ class SentenceReader:
                 )
             else:
                 reason = "No sentence of the passages found is close enough to the question to quote as an answer."
-            nearest = self._nearest(question, ranked, article)
+            nearest = self._nearest(question, [(logit, s) for _, logit, s in ranked], article)
             return _abstain(reason, nearest, best, missing, evidence, confidence)
-        citations = tuple(_cite(n, s, score, article) for n, (score, s) in enumerate(chosen, start=1))
-        return Reading(quoted(citations), citations, False, best, (), evidence, confidence)
+        citations = tuple(_cite(n, s, logit, article) for n, (_, logit, s) in enumerate(chosen, start=1))
+        short = _short(question, chosen, citations)
+        text = (f"{short.text} [{short.number}]\n\n" if short else "") + quoted(citations)
+        return Reading(text, citations, False, best, (), evidence, confidence, short=short)
+
+    def candidates(
+        self, question: str, hits: Sequence[Hit], article: Callable[[str], Article], terms: Sequence[Name]
+    ) -> tuple[list[Located], list[float], list[Features]]:
+        """The sentences read (those of the passages worth reading, at most ``read_max_sentences``), their
+        cross-encoder logits and their features for the answer-sentence scorer."""
+        titles = {h.passage.doc_id: article(h.passage.doc_id).title for h in hits}
+        worth = {h.passage.passage_id for h in _worth_reading(hits, self.config.read_margin)}
+        every = located_sentences(hits, titles)
+        read = [x for x in every if x.passage_id in worth] + _typed_beyond(question, every, worth)
+        located = _most_relevant(question, read, self.config.read_max_sentences)
+        if not located:
+            return [], [], []
+        logits = self.cross_encoder.score(question, [x.sentence.text for x in located]).tolist()
+        return located, logits, features(question, terms, located, logits)
 
     def _rescore(self, questions: Sequence[str], sentence: str) -> list[float]:
         return self.cross_encoder.score_pairs([(q, sentence) for q in questions]).tolist()
 
-    def _choose(self, ranked: Sequence[tuple[float, Sentence]]) -> list[tuple[float, Sentence]]:
-        """The answer sentences: the best, and those close to it that are not redundant."""
-        floor = max(self.config.support_threshold, ranked[0][0] - self.config.support_margin)
-        chosen: list[tuple[float, Sentence]] = []
-        for score, sentence in ranked:
-            if score < floor or len(chosen) >= self.config.max_answer_sentences:
+    def _choose(self, ranked: Sequence[tuple[float, float, Sentence]]) -> list[tuple[float, float, Sentence]]:
+        """The answer sentences: the likeliest (when the cross-encoder finds it relevant, or the scorer more
+        likely than not the answer), then, likeliest first, those the cross-encoder scores within the margin
+        of it and that are not redundant."""
+        top_chance, top_logit, _ = ranked[0]
+        if top_logit < self.config.support_threshold and top_chance < 0.5:
+            return []
+        floor = max(self.config.support_threshold, top_logit - self.config.support_margin)
+        chosen = [ranked[0]]
+        for chance, logit, sentence in ranked[1:]:
+            if len(chosen) >= self.config.max_answer_sentences:
                 break
-            if not _redundant(sentence, [s for _, s in chosen]):
-                chosen.append((score, sentence))
+            if logit >= floor and not _redundant(sentence, [s for *_, s in chosen]):
+                chosen.append((chance, logit, sentence))
         return chosen
 
     def _nearest(
@@ -155,27 +199,38 @@ def _worth_reading(hits: Sequence[Hit], margin: float, keep: int = 2) -> Sequenc
     return [h for i, h in enumerate(hits) if i < keep or h.score >= best - margin]
 
 
-def _unique_sentences(hits: Sequence[Hit]) -> list[Sentence]:
-    seen: set[tuple[str, int]] = set()
-    out: list[Sentence] = []
-    for hit in hits:
-        for sentence in hit.passage.sentences:
-            key = (sentence.doc_id, sentence.start)
-            if key not in seen:
-                seen.add(key)
-                out.append(sentence)
-    return out
+def _typed_beyond(question: str, located: Sequence[Located], read: set[str], limit: int = 8) -> list[Located]:
+    """The sentences of the passages not worth reading as a whole that hold the kind of answer asked for and a
+    content word of the question: the retrieved passage that says when may rank below those on the topic."""
+    kind = answer_kind(question)
+    if kind not in PRECISE_KINDS:
+        return []
+    focus = content_stems(question)
+    beyond = (x for x in located if x.passage_id not in read and content_stems(x.sentence.text) & focus)
+    return [x for x in beyond if candidates(kind, question, x.sentence)][:limit]
 
 
-def _most_relevant(question: str, sentences: list[Sentence], limit: int) -> list[Sentence]:
+def _most_relevant(question: str, located: list[Located], limit: int) -> list[Located]:
     """Keep at most ``limit`` sentences for the cross-encoder: those sharing most content words
     with the question, then those of better-ranked passages (the input order)."""
-    if len(sentences) <= limit:
-        return sentences
+    if len(located) <= limit:
+        return located
     focus = content_stems(question)
-    overlap = [len(content_stems(s.text) & focus) for s in sentences]
-    keep = sorted(sorted(range(len(sentences)), key=lambda i: -overlap[i])[:limit])
-    return [sentences[i] for i in keep]
+    overlap = [len(content_stems(x.sentence.text) & focus) for x in located]
+    keep = sorted(sorted(range(len(located)), key=lambda i: -overlap[i])[:limit])
+    return [located[i] for i in keep]
+
+
+def _short(
+    question: str, chosen: Sequence[tuple[float, float, Sentence]], citations: Sequence[Citation]
+) -> ShortAnswer | None:
+    """The short answer from the first quoted sentence that holds one, when the question asks for one."""
+    kind = answer_kind(question)
+    for (_, _, sentence), citation in zip(chosen, citations, strict=True):
+        found = short_answer(kind, question, sentence)
+        if found is not None and kind is not None:
+            return ShortAnswer(found.text, sentence.doc_id, found.start, found.end, citation.number, kind)
+    return None
 
 
 def _cite(number: int, sentence: Sentence, score: float, article: Callable[[str], Article]) -> Citation:
