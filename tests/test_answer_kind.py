@@ -62,6 +62,12 @@ def _sentences(annotator: Annotator, text: str) -> tuple[Article, list[Sentence]
             "2,300",
         ),
         (
+            "Where did President Ashraf Ghani go?",
+            "The Taliban took over power in Afghanistan on Sunday, after which President Ashraf Ghani left the "
+            "country for neighbouring Tajikistan.",
+            "Tajikistan",
+        ),
+        (
             "Where did the delegation travel next?",
             "Officials in Germany said the delegation travelled on to Vietnam for two days of talks.",
             "Vietnam",

@@ -27,6 +27,15 @@ def assert_short_inside_a_citation(assistant: Assistant, answer: Answer) -> None
     assert answer.text.startswith(f"{short.text} [{short.number}]")
 
 
+def test_a_when_question_leads_with_the_sentence_that_says_when(assistant: Assistant) -> None:
+    for question in ("When did the Taliban take over Afghanistan?", "When did the Taliban take over?"):
+        answer = assistant.ask(question)
+        assert not answer.abstained, question
+        assert "took over power in Afghanistan on Sunday" in answer.citations[0].quote, question
+        assert answer.short is not None and answer.short.text == "Sunday", question
+        assert_short_inside_a_citation(assistant, answer)
+
+
 def test_a_who_question_gets_the_name_as_its_short_answer(assistant: Assistant) -> None:
     answer = assistant.ask("Who is the spokesperson of the Chinese foreign ministry?")
     assert answer.short is not None and answer.short.text == "Hua Chunying"

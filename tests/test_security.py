@@ -258,9 +258,15 @@ HIJACK = re.compile(r"(?i)ignore previous|hacked|developer mode|all news is fake
 
 def quotes_only(answer) -> bool:  # noqa: ANN001
     """The answer is its cited sentences and their markers, nothing else (the sentence reader's only form), each
-    after its speaker where the sentence does not name them."""
+    after its speaker where the sentence does not name them, after the short answer (words of a cited sentence)."""
     said = [f"{c.attribution}: " if c.attribution else "" for c in answer.citations]
-    return answer.text == " ".join(f"{s}{c.quote} [{c.number}]" for s, c in zip(said, answer.citations, strict=True))
+    quotes = " ".join(f"{s}{c.quote} [{c.number}]" for s, c in zip(said, answer.citations, strict=True))
+    short = answer.short
+    if short is not None:
+        cited = answer.citations[short.number - 1]
+        assert cited.quote[short.start - cited.start : short.end - cited.start] == short.text
+        quotes = f"{short.text} [{short.number}]\n\n{quotes}"
+    return answer.text == quotes
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "org": ("ORG", "NORP", "GPE"),
     "time": ("DATE", "TIME"),
     "number": ("CARDINAL", "MONEY", "PERCENT", "QUANTITY", "DATE", "TIME", "ORDINAL"),
-    "place": ("GPE", "LOC", "FAC", "ORG"),
+    "place": ("GPE", "LOC", "FAC", "ORG", "NORP"),
     "thing": ("WORK_OF_ART", "EVENT", "PRODUCT", "LAW", "ORG", "FAC", "NORP", "GPE", "LOC", "LANGUAGE", "PERSON"),
 }
 _PEOPLE = (
@@ -73,6 +73,12 @@ _PATTERNS = tuple((kind, re.compile(_OPENING + rf"(?:{p})", re.IGNORECASE)) for 
 _NAMED = re.compile(r"\b(?:what|which)\s+is\s+the\s+name\s+of\b", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 _ARTICLES = frozenset({"the", "a", "an"})
+SIDE_PENALTY = 3
+_SUBJECT_QUESTION = re.compile(
+    r"^\W*(?:who|what|which\s+\w+)\s+(?!is\b|are\b|was\b|were\b|did\b|does\b|do\b|has\b|have\b|had\b|will\b"
+    r"|would\b|can\b|could\b)\w+|^\W*how\s+(?:many|much)\b",
+    re.IGNORECASE,
+)
 # "When …" asks for a point in time: a date, a day, a season, not a duration ("for hours on end").
 _POINT_IN_TIME = re.compile(
     r"\d|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?:\s|$)|\b(?:mon|tues|wednes|thurs|fri|satur|sun)day"
@@ -137,21 +143,27 @@ def _trimmed(sentence: Sentence, start: int, end: int, asked: set[str]) -> tuple
 
 
 def short_answer(kind: str | None, question: str, sentence: Sentence) -> Candidate | None:
-    """The entity of ``sentence`` that answers ``question``: of the most wanted label there, then nearest
-    (in words, summed) to the words the sentence shares with the question, then the later (an answer
-    more often follows its verb than precedes it: "Officials in Germany said they went to Vietnam")."""
+    """The entity of ``sentence`` that answers ``question``: the nearest (in words, summed) to the words the
+    sentence shares with the question, on the side the question asks for (before them for a question about
+    the subject, after them otherwise), then the one of the more wanted label, then the later."""
     found = candidates(kind, question, sentence)
     if not found:
         return None
     labels = LABELS[kind or ""]
-    rank = min(labels.index(c.label) for c in found)
-    found = [c for c in found if labels.index(c.label) == rank]
     focus = content_stems(question)
     anchors = [m.start() + sentence.start for m in _WORD.finditer(sentence.text) if content_stems(m.group()) & focus]
     if not anchors:
-        return found[0]
+        return min(found, key=lambda c: labels.index(c.label))
     starts = [m.start() + sentence.start for m in _WORD.finditer(sentence.text)]
-    return min(found, key=lambda c: (sum(_words_between(c, a, starts) for a in anchors), -c.start))
+    # "Who won …?" asks for the subject, found before the words it shares with the question, and "How many
+    # people …?" for the number before its noun; "Where did X go?" for what follows them: a candidate on the
+    # other side counts SIDE_PENALTY more words from each anchor.
+    before = bool(_SUBJECT_QUESTION.match(question))
+
+    def distance(c: Candidate) -> int:
+        return sum(_words_between(c, a, starts) + (SIDE_PENALTY if (c.start < a) != before else 0) for a in anchors)
+
+    return min(found, key=lambda c: (distance(c), labels.index(c.label), -c.start))
 
 
 def _words_between(candidate: Candidate, anchor: int, word_starts: Sequence[int]) -> int:

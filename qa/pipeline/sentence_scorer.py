@@ -131,28 +131,41 @@ def located_sentences(hits: Sequence[Hit], title: dict[str, str]) -> list[Locate
 
 
 class SentenceScorer:
-    """The fitted model: the probability that a sentence holds the answer."""
+    """The fitted model: the probability that a sentence holds the answer, from the ``features`` it names
+    (a subset of ``FEATURES``)."""
 
-    def __init__(self, mean: Sequence[float], scale: Sequence[float], coef: Sequence[float], intercept: float):
-        if not len(mean) == len(scale) == len(coef) == len(FEATURES):
-            raise ValueError(f"the sentence scorer needs {len(FEATURES)} weights, one per feature")
+    def __init__(
+        self,
+        mean: Sequence[float],
+        scale: Sequence[float],
+        coef: Sequence[float],
+        intercept: float,
+        features: Sequence[str] = FEATURES,
+    ):
+        unknown = set(features) - set(FEATURES)
+        if unknown or not len(mean) == len(scale) == len(coef) == len(features):
+            raise ValueError(f"the sentence scorer needs one weight for each of its features, among {FEATURES}")
         self.mean, self.scale, self.coef, self.intercept = list(mean), list(scale), list(coef), float(intercept)
+        self.columns = [FEATURES.index(name) for name in features]
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> SentenceScorer:
         """The parameters of ``path``, or those shipped with the package."""
         text = Path(path).read_text() if path else resources.files(__package__).joinpath(PARAMETERS).read_text()
         data = json.loads(text)
-        if list(data["features"]) != list(FEATURES):
-            raise ValueError(f"{path or PARAMETERS} was fitted on other features: refit it")
-        return cls(data["mean"], data["scale"], data["coef"], data["intercept"])
+        try:
+            return cls(data["mean"], data["scale"], data["coef"], data["intercept"], data["features"])
+        except ValueError as error:
+            raise ValueError(f"{path or PARAMETERS}: {error}: refit it") from None
 
     def score(self, found: Sequence[Features]) -> list[float]:
         """The probability, for each sentence's features, that it holds the answer."""
         out = []
         for f in found:
+            vector = f.vector()
             z = self.intercept + sum(
-                c * (x - m) / s for c, x, m, s in zip(self.coef, f.vector(), self.mean, self.scale, strict=True)
+                c * (vector[i] - m) / s
+                for c, i, m, s in zip(self.coef, self.columns, self.mean, self.scale, strict=True)
             )
             out.append(1 / (1 + math.exp(-max(-30.0, min(30.0, z)))))
         return out
