@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.sentence_scorer fit       # qa/pipeline/sentence_scorer.json from them
     .venv/bin/python -m benchmarks.sentence_scorer report    # evidence hit@1, before and after, held out
     .venv/bin/python -m benchmarks.sentence_scorer compare --set realtimeqa   # qa eval figures, before/after
+    .venv/bin/python -m benchmarks.sentence_scorer shorts --per-half 1500     # short answers, right sentence given
 
 Data (../shared/evaldata, never copied into the repository): SQuAD v1.1 and v2.0 dev, open-book over
 all the paragraphs of each file (the indexes ``benchmarks.evaluate_public`` builds). One rule for
@@ -188,6 +189,37 @@ def report() -> None:
         )
 
 
+def shorts(per_half: int) -> None:
+    """Short answers with the right sentence given: for questions of each half of SQuAD v1.1, the first
+    sentence of the gold paragraph holding a gold answer, annotated as indexing does; EM/F1 of the short
+    answer (``qa.pipeline.answer_kind.short_answer``) over the questions that get one."""
+    from qa.eval.run import exact_match, f1_score
+    from qa.ingest.annotate import Annotator
+    from qa.ingest.chunking import article_sentences
+    from qa.pipeline.answer_kind import answer_kind, short_answer
+    from qa.types import Article
+
+    annotator = Annotator(Models.of(Config.from_env()).nlp())
+    data = json.loads((DATA / SETS["v1.1"][0]).read_text(encoding="utf-8"))["data"]
+    first = SETS["v1.1"][1]
+    for half, entries in (("fit", data[:first]), ("held-out", data[first:])):
+        items = [(p["context"], qa["question"], [a["text"] for a in qa["answers"]]) for e in entries
+                 for p in e["paragraphs"] for qa in p["qas"]]  # fmt: skip
+        items = random.Random(SEED).sample(items, min(per_half, len(items)))
+        articles = [Article(f"p{i}", "", context) for i, (context, _, _) in enumerate(items)]
+        em = f1 = got = read = 0
+        for article, notes, (_, question, golds) in zip(articles, annotator.annotate(articles), items, strict=True):
+            sentence = next((x for x in article_sentences(article, notes) if contains_any(x.text, golds)), None)
+            if sentence is None:
+                continue
+            read += 1
+            kind = answer_kind(question)
+            found = short_answer(kind, question, sentence) if kind else None
+            if found is not None:
+                got, em, f1 = got + 1, em + exact_match(found.text, golds), f1 + f1_score(found.text, golds)
+        print(f"SQuAD v1.1 {half}: {got} of {read} questions get a short answer: EM {em / got:.3f}, F1 {f1 / got:.3f}")
+
+
 COMPARED = {  # set: (questions, corpus), relative to the data folder or, for the factoid set, the repository
     "realtimeqa": ("realtimeqa_news/queries_with_gold.jsonl", "realtimeqa_news/corpus_small.jsonl"),
     "news-factoid": ("benchmarks/data/news_factoid.jsonl", "realtimeqa_news/corpus_small.jsonl"),
@@ -235,7 +267,7 @@ def compare(name: str, limit: int | None) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["collect", "fit", "report", "compare"])
+    parser.add_argument("part", choices=["collect", "fit", "report", "compare", "shorts"])
     parser.add_argument("--per-half", type=int, default=500, help="questions per half of each file (collect)")
     parser.add_argument("--set", choices=sorted(COMPARED), default="realtimeqa", help="the set to compare")
     parser.add_argument("--limit", type=int, default=None, help="questions of the set to compare (default all)")
@@ -246,6 +278,7 @@ def main() -> int:
         return 0
     parts = {"collect": lambda: collect(args.per_half), "fit": fit, "report": report}
     parts["compare"] = lambda: compare(args.set, args.limit)
+    parts["shorts"] = lambda: shorts(args.per_half)
     parts[args.part]()
     return 0
 

@@ -31,7 +31,14 @@ BENCHMARK_COMPONENTS = {
     "abstention": ("qa.pipeline.abstain", "qa.pipeline.reader"),
     "generative": ("qa.pipeline.generate", "qa.ingest.annotate"),
     "speakers": ("qa.ingest.annotate", "qa.ingest.articles"),
-    "sentence_scorer": ("qa.pipeline.sentence_scorer", "qa.pipeline.reader", "qa.pipeline.question"),
+    "sentence_scorer": (
+        "qa.pipeline.sentence_scorer",
+        "qa.pipeline.reader",
+        "qa.pipeline.question",
+        "qa.pipeline.answer_kind",
+        "qa.ingest.annotate",
+        "qa.ingest.chunking",
+    ),
 }
 BENCHMARK_ALLOWED = (*FACADE, "qa.eval", "qa.models")
 

@@ -21,15 +21,23 @@ from dataclasses import dataclass
 from qa.text import content_stems
 from qa.types import Sentence
 
-# The kinds of answer, each with the entity labels that hold one (the first is the most wanted).
-LABELS: dict[str, tuple[str, ...]] = {
-    "person": ("PERSON", "ORG", "NORP"),
-    "org": ("ORG", "NORP", "GPE"),
-    "time": ("DATE", "TIME"),
-    "number": ("CARDINAL", "MONEY", "PERCENT", "QUANTITY", "DATE", "TIME", "ORDINAL"),
-    "place": ("GPE", "LOC", "FAC", "ORG", "NORP"),
-    "thing": ("WORK_OF_ART", "EVENT", "PRODUCT", "LAW", "ORG", "FAC", "NORP", "GPE", "LOC", "LANGUAGE", "PERSON"),
+# The kinds of answer, each with the entity labels that hold one, in tiers: the most wanted first (a place
+# taken for a nationality, "neighbouring Tajikistan", is as good as one taken for a country).
+TIERS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "person": (("PERSON",), ("ORG", "NORP")),
+    "org": (("ORG",), ("NORP", "GPE")),
+    "time": (("DATE", "TIME"),),
+    "number": (("CARDINAL", "MONEY", "PERCENT", "QUANTITY"), ("DATE", "TIME", "ORDINAL")),
+    "place": (("GPE", "LOC", "NORP"), ("FAC",), ("ORG",)),
+    "thing": (("WORK_OF_ART", "EVENT", "PRODUCT", "LAW"), ("ORG", "FAC", "NORP", "GPE", "LOC", "LANGUAGE", "PERSON")),
 }
+LABELS = {kind: tuple(label for tier in tiers for label in tier) for kind, tiers in TIERS.items()}
+
+
+def _tier(kind: str, label: str) -> int:
+    return next(i for i, tier in enumerate(TIERS[kind]) if label in tier)
+
+
 _PEOPLE = (
     r"person|people|man|woman|men|women|player|president|leader|official|actor|actress|singer|rapper|star|coach"
     r"|ceo|chief|executive|founder|minister|spokes(?:man|woman|person)|senator|governor|judge|author|writer"
@@ -143,17 +151,19 @@ def _trimmed(sentence: Sentence, start: int, end: int, asked: set[str]) -> tuple
 
 
 def short_answer(kind: str | None, question: str, sentence: Sentence) -> Candidate | None:
-    """The entity of ``sentence`` that answers ``question``: the nearest (in words, summed) to the words the
-    sentence shares with the question, on the side the question asks for (before them for a question about
-    the subject, after them otherwise), then the one of the more wanted label, then the later."""
+    """The entity of ``sentence`` that answers ``question``: of the most wanted tier of labels there, the
+    nearest (in words, summed) to the words the sentence shares with the question, on the side the question
+    asks for (before them for a question about the subject, after them otherwise), then the later. (Chosen on
+    SQuAD v1.1 data[:24], the right sentence given: EM 0.538 against 0.517 with distance before the label.)"""
     found = candidates(kind, question, sentence)
     if not found:
         return None
-    labels = LABELS[kind or ""]
+    best = min(_tier(kind or "", c.label) for c in found)
+    found = [c for c in found if _tier(kind or "", c.label) == best]
     focus = content_stems(question)
     anchors = [m.start() + sentence.start for m in _WORD.finditer(sentence.text) if content_stems(m.group()) & focus]
     if not anchors:
-        return min(found, key=lambda c: labels.index(c.label))
+        return found[0]
     starts = [m.start() + sentence.start for m in _WORD.finditer(sentence.text)]
     # "Who won …?" asks for the subject, found before the words it shares with the question, and "How many
     # people …?" for the number before its noun; "Where did X go?" for what follows them: a candidate on the
@@ -163,7 +173,7 @@ def short_answer(kind: str | None, question: str, sentence: Sentence) -> Candida
     def distance(c: Candidate) -> int:
         return sum(_words_between(c, a, starts) + (SIDE_PENALTY if (c.start < a) != before else 0) for a in anchors)
 
-    return min(found, key=lambda c: (distance(c), labels.index(c.label), -c.start))
+    return min(found, key=lambda c: (distance(c), -c.start))
 
 
 def _words_between(candidate: Candidate, anchor: int, word_starts: Sequence[int]) -> int:
