@@ -344,8 +344,10 @@ class Assistant:
             if statement.kind == "who-said":  # the quotation alone finds its sentence best
                 hits += self._retriever.retrieve(statement.quote, filters=filters).hits
             sentences = self._statement_sentences(hits)
+            # whose statements: the names of the question as searched ("his" became "Imran Khan's")
+            names = own_names if resolved == question else question_names(nlp, resolved)
             reading = read_statement(
-                statement, resolved, reading, sentences, own_names, cross_encoder, self.index.article, strict
+                statement, resolved, reading, sentences, names, cross_encoder, self.index.article, strict
             )
         if not retrieval.hits and filters is not None:
             why = "No article matches the sources, dates or articles the search was restricted to."

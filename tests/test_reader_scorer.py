@@ -94,3 +94,14 @@ def test_the_shipped_scorer_is_what_its_script_fits() -> None:
 
     shipped = json.loads(sentence_scorer.MODEL_FILE.read_text(encoding="utf-8"))
     assert sentence_scorer.fit_from_csv() == shipped
+
+
+def test_a_follow_up_about_his_foreign_minister_cites_the_foreign_minister(assistant: Assistant) -> None:
+    chat = assistant.chat()
+    chat.ask("What did Pakistan's prime minister say?")
+    answer = chat.ask("What did his foreign minister say?")
+    assert "Imran Khan" in answer.resolved_question
+    assert not answer.abstained
+    assert answer.citations[0].speaker is not None
+    assert answer.citations[0].speaker.name == "Shah Mahmood Qureshi"
+    assert all(c.speaker is None or c.speaker.name != "Imran Khan" for c in answer.citations)
