@@ -259,7 +259,16 @@ class AbstentionModel:
 
     def probability(self, signals: Signals) -> float:
         """Return the model's probability that the evidence answers the question."""
-        z = self.intercept + sum(
-            c * (x - m) / s for c, x, m, s in zip(self.coef, signals.vector(), self.mean, self.scale, strict=True)
-        )
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return logistic(signals.vector(), self.mean, self.scale, self.coef, self.intercept)
+
+
+def logistic(
+    values: Sequence[float], mean: Sequence[float], scale: Sequence[float], coef: Sequence[float], intercept: float
+) -> float:
+    """A logistic regression's probability for ``values``, standardised by ``mean`` and ``scale``."""
+    z = intercept + sum(c * (x - m) / s for c, x, m, s in zip(coef, values, mean, scale, strict=True))
+    return sigmoid(z)
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

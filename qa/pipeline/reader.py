@@ -10,14 +10,13 @@ Russia) and offers the nearest information the articles do hold, cited, as such.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from qa.config import Config
 from qa.models import CrossEncoder
-from qa.pipeline.abstain import AbstentionModel, Retrieved, Scored, absent_terms, signals
+from qa.pipeline.abstain import AbstentionModel, Retrieved, Scored, absent_terms, sigmoid, signals
 from qa.pipeline.answer_kind import answer_kind, candidates, short_answer
 from qa.pipeline.sentence_scorer import (
     PRECISE_KINDS,
@@ -101,10 +100,9 @@ class SentenceReader:
         located, logits, found_features = self.candidates(question, hits, article, terms)
         if not located:
             return _abstain(NOTHING_FOUND, (), float("-inf"), (), (), 0.0)
-        if answer_kind(question) == "say":  # fitted on SQuAD, which asks next to none: the logit's order
-            chances = [1 / (1 + math.exp(-max(-30.0, min(30.0, x)))) for x in logits]
-        else:
-            chances = self.scorer.score(found_features)
+        # the scorer was fitted on SQuAD, which asks next to no say-questions: those keep the logit's order
+        say = answer_kind(question) == "say"
+        chances = [sigmoid(x) for x in logits] if say else self.scorer.score(found_features)
         # (chance, logit, sentence), the likeliest answer first; the abstention reads the logits' order
         ranked = sorted(zip(chances, logits, (x.sentence for x in located), strict=True), key=lambda t: -t[0])
         by_logit = sorted(ranked, key=lambda t: -t[1])

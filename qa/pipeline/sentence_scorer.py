@@ -13,12 +13,12 @@ and place, and how early in its article it stands. The model is fitted on SQuAD 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from importlib import resources
 from pathlib import Path
 
+from qa.pipeline.abstain import logistic
 from qa.pipeline.answer_kind import answer_kind, candidates
 from qa.text import content_stems, name_found
 from qa.types import Hit, Name, Sentence
@@ -160,12 +160,5 @@ class SentenceScorer:
 
     def score(self, found: Sequence[Features]) -> list[float]:
         """The probability, for each sentence's features, that it holds the answer."""
-        out = []
-        for f in found:
-            vector = f.vector()
-            z = self.intercept + sum(
-                c * (vector[i] - m) / s
-                for c, i, m, s in zip(self.coef, self.columns, self.mean, self.scale, strict=True)
-            )
-            out.append(1 / (1 + math.exp(-max(-30.0, min(30.0, z)))))
-        return out
+        vectors = ([f.vector()[i] for i in self.columns] for f in found)
+        return [logistic(v, self.mean, self.scale, self.coef, self.intercept) for v in vectors]
