@@ -56,7 +56,7 @@ L2 = 1.0  # the conditional logit's penalty on the standardised weights
 USED = ("logit", "type_present", "type_missing")
 
 
-def _halves(path: Path, first: int) -> tuple[set[str], set[str]]:
+def halves(path: Path, first: int) -> tuple[set[str], set[str]]:
     """The titles of the articles of the first ``first`` entries of a SQuAD file, and of the rest."""
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     titles = [entry["title"].replace("_", " ") for entry in data]
@@ -70,7 +70,7 @@ def collect(per_half: int) -> None:
     for version, (name, first) in SETS.items():
         path = DATA / name
         eval_set = load_eval_set(path)
-        fitted, held = _halves(path, first)
+        fitted, held = halves(path, first)
         title_of = {a.doc_id: a.title for a in eval_set.corpus or ()}
         assistant = _common.corpus_assistant(f"squad-{version}", list(eval_set.corpus or ()), config, models)[0]
         reader = SentenceReader(models.cross_encoder(), assistant.config)
@@ -243,7 +243,7 @@ def compare(name: str, limit: int | None) -> None:
     eval_set = load_eval_set((ROOT if questions.startswith("benchmarks/") else DATA) / questions)
     if corpus is None:  # SQuAD: the held-out half of the file's articles, open-book over all its paragraphs
         version = name.split("-")[1]
-        held = _halves(DATA / SETS[version][0], SETS[version][1])[1]
+        held = halves(DATA / SETS[version][0], SETS[version][1])[1]
         title_of = {a.doc_id: a.title for a in eval_set.corpus or ()}
         pool = [q for q in eval_set.questions if title_of[q.gold_doc_ids[0]] in held]
         items = random.Random(SEED).sample(pool, min(limit or len(pool), len(pool)))

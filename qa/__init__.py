@@ -22,6 +22,7 @@ from qa.types import (
     Passage,
     Retrieval,
     Sentence,
+    ShortAnswer,
     Turn,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "QAError",
     "Retrieval",
     "Sentence",
+    "ShortAnswer",
     "Turn",
 ]
 __version__ = "0.1.0"

@@ -17,12 +17,13 @@ from qa.pipeline.abstain import (
     AbstentionModel,
     Retrieved,
     Scored,
+    Signals,
     has_kind,
     question_kind,
     signals,
 )
 from qa.pipeline.question import question_names
-from qa.pipeline.reader import NEAREST, NO_ANSWER
+from qa.pipeline.reader import NEAREST, NO_ANSWER, SentenceReader
 from qa.text import name_found, term_found
 from qa.types import Article, Name
 
@@ -61,6 +62,20 @@ def test_signals_see_missing_names_numbers_and_words() -> None:
     assert china.missing_terms == 0.0 and china.missing_numbers == 0.0 and china.sentence_coverage == 1.0
     assert china.best == 4.0 and china.gap == 3.0 and china.same_article == 1.0
     assert len(china.vector()) == len(FEATURES)
+
+
+def test_the_signals_read_the_speaker_and_the_names_of_the_likeliest_sentence(assistant: Assistant) -> None:
+    reader = SentenceReader(assistant.models.cross_encoder(), assistant.config)
+
+    def read(question: str) -> Signals:
+        hits = assistant.retrieve(question).hits
+        reading = reader.read(question, hits, assistant.article, question_names(assistant.models.nlp(), question))
+        assert reading.signals is not None
+        return reading.signals
+
+    hua = read("What did Hua Chunying say about the Taliban?")
+    assert hua.speaker_match == 1.0 and hua.names_in_sentence > 0.0
+    assert read("When did the Taliban take over Afghanistan?").speaker_match == 0.0  # not a say-question
 
 
 def test_russia_is_not_answered_with_what_china_said(assistant: Assistant) -> None:

@@ -140,6 +140,7 @@ def test_a_statement_is_shown_with_its_speaker_where_the_sentence_says_only_she(
     assert "Hua Chunying (Chinese foreign ministry spokesperson): “" in text and "she said" in text
     answer = page.locator("#qa-chat [data-testid='bot']").last
     expect(answer.locator("em").first).to_have_text("Hua Chunying (Chinese foreign ministry spokesperson):")
+    expect(answer.locator("strong").first).to_have_text("Hua Chunying")  # the short answer leads
     source = page.locator("#source-1-1")
     expect(source.locator(".qa-speaker")).to_have_text("Said by Hua Chunying (Chinese foreign ministry spokesperson)")
     expect(source.locator("mark")).to_contain_text("We welcome this")

@@ -47,7 +47,9 @@ def test_index_then_ask_json_round_trip(tmp_path: Path) -> None:
 
     who = run("ask", "Who said “We welcome this”?", "--index", str(index_dir))
     assert who.returncode == 0, who.stderr
-    assert who.stdout.startswith("Hua Chunying (Chinese foreign ministry spokesperson): “")
+    short, _, rest = who.stdout.partition("\n\n")
+    assert short.startswith("Hua Chunying [")
+    assert rest.startswith("Hua Chunying (Chinese foreign ministry spokesperson): “")
     assert "said by Hua Chunying (Chinese foreign ministry spokesperson)" in who.stdout
 
     plain = run("ask", "What did Russia say about the Taliban?", "--index", str(index_dir))

@@ -58,10 +58,16 @@ def test_who_said_a_quotation_names_its_speaker_resolved_from_she(assistant: Ass
     first = answer.citations[0]
     assert "We welcome this" in first.quote and "she said" in first.quote
     assert first.speaker is not None and first.speaker.name == "Hua Chunying"
+    # the short answer names her from the sentence of the article that does, cited too
+    short = answer.short
+    assert short is not None and short.text == "Hua Chunying" and short.kind == "person"
+    naming = answer.citations[short.number - 1]
+    assert short.number > 1 and naming.start <= short.start < short.end <= naming.end
+    assert assistant.article(short.doc_id).text[short.start : short.end] == short.text
+    assert answer.text.startswith(f"Hua Chunying [{short.number}]\n\nHua Chunying (Chinese foreign ministry")
     assert first.speaker.kind == "pronoun" and first.attribution.startswith("Hua Chunying")
     article = assistant.article(first.doc_id)
     assert article.text[first.speaker.start : first.speaker.end] == "Hua Chunying"
-    assert answer.text.startswith("Hua Chunying (Chinese foreign ministry spokesperson): “")
 
 
 def test_what_did_a_person_say_gathers_her_statements_made_through_she_and_the_spokesperson(

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
 
-from qa import Answer, Article, Citation
+from qa import Answer, Article, Citation, ShortAnswer
 from qa.web.render import answer_markdown, escape_text, library_html, safe_url, source_html
 
 from .ui_server import running_app
@@ -189,6 +190,10 @@ def test_rendering_escapes_html_and_markdown() -> None:
     assert "<a href='#source-3-1' class='qa-cite'" in shown and "Searched: q \\(&lt;i&gt;x&lt;/i&gt;\\)?" in shown
     assert answer_markdown(answer, 3, shown=0) == ""
     assert escape_text("a_b $x$") == "a\\_b \\$x\\$"
+
+    short = ShortAnswer("<script>", "doc", 16, 24, 1, "thing")  # the few words asked for lead, bold and escaped
+    shown = answer_markdown(replace(answer, short=short), 3)
+    assert shown.startswith("**&lt;script&gt;** <a href='#source-3-1' class='qa-cite'") and shown.count("[1]") == 2
 
     article = Article("doc", "T", "Intro. " + quote + " Outro <b>bold</b>.")
     panel = source_html(_citation(quote, url="javascript:alert(3)"), article, 1, open_=True)

@@ -17,7 +17,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
@@ -74,13 +74,28 @@ class Signals:
     negation_mismatch: float  # 1 when the question is negated and the best sentence is not
     uncovered: float  # how many of the question's content words the best sentence lacks (at most 4)
     probe_gain: float  # how much the best sentence's score rises when one of those words is dropped
+    # Of the sentence the answer-sentence scorer finds likeliest (``Likeliest``). Not inputs: the scorer's
+    # probability and whether that sentence holds the kind of answer asked for. SQuAD v2.0's unanswerable
+    # questions are written to be answered by a plausible entity of the paragraph, so a model fitted there
+    # learns that holding one is a bad sign (negative weights), and the seed's "When did the Taliban take
+    # over?" abstained.
+    speaker_match: float  # 1 when a say-question names the likeliest sentence's speaker
+    names_in_sentence: float  # share of the question's names in the likeliest sentence (1 when it names none)
 
     def vector(self) -> list[float]:
         """Return the signals in ``FEATURES`` order."""
-        return [float(x) for x in astuple(self)]
+        return [float(getattr(self, name)) for name in FEATURES]  # not astuple: it deep-copies
 
 
 FEATURES = tuple(f.name for f in fields(Signals))
+
+
+@dataclass(frozen=True)
+class Likeliest:
+    """What the answer-sentence scorer (``qa.pipeline.sentence_scorer``) made of its likeliest sentence."""
+
+    speaker_match: float = 0.0  # its ``Features`` of that sentence
+    names: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -164,6 +179,7 @@ def signals(
     terms: Sequence[Name],
     rescore: Callable[[Sequence[str], str], Sequence[float]] | None = None,
     absent: Sequence[str] | None = None,
+    likeliest: Likeliest | None = None,
 ) -> Signals:
     """Return the signals of ``question`` given the reader's ``ranked`` sentences and the ``hits``.
 
@@ -172,7 +188,8 @@ def signals(
     ``rescore(questions, sentence)`` is the cross-encoder that scored ``ranked`` (a score per
     question): with it, each question word the best sentence lacks is dropped in turn and the
     sentence scored again. A big rise means the word contradicts the sentence ("negative" against
-    "positive"); a paraphrase barely moves the score."""
+    "positive"); a paraphrase barely moves the score. ``likeliest``: the scorer's view of the sentence
+    it finds likeliest (default: nothing found)."""
     evidence = evidence_text(hits)
     absent = absent_terms(terms, hits) if absent is None else absent
     best = ranked[0] if ranked else Scored(-12.0, "", "")
@@ -184,6 +201,7 @@ def signals(
     kind = question_kind(question)
     top = ranked[:3]
     lacking = uncovered_words(question, best.text) if best.text else []
+    view = likeliest or Likeliest()
     gain = 0.0
     if rescore is not None and lacking:
         gain = max(rescore([without(question, w) for w in lacking], best.text)) - best.score
@@ -203,6 +221,8 @@ def signals(
         negation_mismatch=float(bool(_NEGATION.search(question)) and not _NEGATION.search(best.text)),
         uncovered=float(len(lacking)),
         probe_gain=gain,
+        speaker_match=view.speaker_match,
+        names_in_sentence=view.names,
     )
 
 

@@ -16,7 +16,16 @@ from dataclasses import dataclass, replace
 
 from qa.config import Config
 from qa.models import CrossEncoder
-from qa.pipeline.abstain import AbstentionModel, Retrieved, Scored, absent_terms, sigmoid, signals
+from qa.pipeline.abstain import (
+    AbstentionModel,
+    Likeliest,
+    Retrieved,
+    Scored,
+    Signals,
+    absent_terms,
+    sigmoid,
+    signals,
+)
 from qa.pipeline.answer_kind import answer_kind, candidates, short_answer
 from qa.pipeline.sentence_scorer import (
     PRECISE_KINDS,
@@ -49,6 +58,7 @@ class Reading:
     confidence: float | None = None  # estimated probability that the evidence answers
     reason: str = ""  # why the reader abstained ("" when it answers)
     short: ShortAnswer | None = None  # the short answer, when the question asks for one
+    signals: Signals | None = None  # what the abstention model read (None when nothing was found)
 
 
 def _tokens(text: str) -> set[str]:
@@ -103,6 +113,9 @@ class SentenceReader:
         # the scorer was fitted on SQuAD, which asks next to no say-questions: those keep the logit's order
         say = answer_kind(question) == "say"
         chances = [sigmoid(x) for x in logits] if say else self.scorer.score(found_features)
+        top = max(range(len(chances)), key=chances.__getitem__)
+        view = found_features[top]
+        likeliest = Likeliest(view.speaker_match, view.names)
         # (chance, logit, sentence), the likeliest answer first; the abstention reads the logits' order
         ranked = sorted(zip(chances, logits, (x.sentence for x in located), strict=True), key=lambda t: -t[0])
         by_logit = sorted(ranked, key=lambda t: -t[1])
@@ -117,7 +130,7 @@ class SentenceReader:
         ]
         missing = absent_terms(terms, retrieved)
         scored = [Scored(logit, s.text, s.doc_id) for _, logit, s in by_logit]
-        found = signals(question, scored, retrieved, terms, self._rescore, missing)
+        found = signals(question, scored, retrieved, terms, self._rescore, missing, likeliest)
         confidence = round(self.abstention.confidence(found, len(missing)), 4)
         strictness = self.abstention.strictness if self.config.strictness is None else self.config.strictness
         chosen = self._choose(ranked) if confidence >= strictness else []
@@ -132,11 +145,11 @@ class SentenceReader:
             else:
                 reason = "No sentence of the passages found is close enough to the question to quote as an answer."
             nearest = self._nearest(question, [(logit, s) for _, logit, s in ranked], article)
-            return _abstain(reason, nearest, best, missing, evidence, confidence)
+            return replace(_abstain(reason, nearest, best, missing, evidence, confidence), signals=found)
         citations = tuple(_cite(n, s, logit, article) for n, (_, logit, s) in enumerate(chosen, start=1))
         short = _short(question, chosen, citations)
         text = (f"{short.text} [{short.number}]\n\n" if short else "") + quoted(citations)
-        return Reading(text, citations, False, best, (), evidence, confidence, short=short)
+        return Reading(text, citations, False, best, (), evidence, confidence, short=short, signals=found)
 
     def candidates(
         self, question: str, hits: Sequence[Hit], article: Callable[[str], Article], terms: Sequence[Name]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
@@ -49,7 +49,7 @@ class Features:
     early: float  # 1 / (1 + place of the passage in its article)
 
     def vector(self) -> list[float]:
-        return [float(x) for x in astuple(self)]
+        return [float(getattr(self, name)) for name in FEATURES]  # not astuple: it deep-copies
 
 
 FEATURES = tuple(f.name for f in fields(Features))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from qa.models import CrossEncoder
 from qa.pipeline.reader import Reading, abstention, quoted
 from qa.text import FUNCTION_WORDS, name_found, term_found
-from qa.types import Article, Citation, Evidence, Name, Sentence, Speaker
+from qa.types import Article, Citation, Evidence, Name, Sentence, ShortAnswer, Speaker
 
 _QUOTES = "\"'“”‘’«»"
 _WHO_SAID = re.compile(
@@ -225,7 +225,41 @@ def read_statement(
     citations = statement_citations(found.found, article)
     evidence = statement_evidence(found.found) + reading.evidence
     text = quoted(citations)
+    short = None
     if statement.kind == "who-said":  # the speaker first, named in the sentence or not: "Hua Chunying (…): “…” [1]"
         c = citations[0]
         text = f"{c.speaker.label()}: {c.quote} [{c.number}]" if c.speaker is not None else text
-    return Reading(text, citations, False, found.found[0][0], (), evidence[:10], round(confidence, 4))
+        citations, short = speaker_short(citations, sentences, article)
+        if short is not None:
+            naming = citations[short.number - 1]
+            if naming.number > 1:  # the sentence that names the speaker, cited after the statement
+                text += f" {naming.quote} [{naming.number}]"
+            text = f"{short.text} [{short.number}]\n\n{text}"
+    return Reading(text, citations, False, found.found[0][0], (), evidence[:10], round(confidence, 4), short=short)
+
+
+def speaker_short(
+    citations: tuple[Citation, ...], sentences: Sequence[Sentence], article: Callable[[str], Article]
+) -> tuple[tuple[Citation, ...], ShortAnswer | None]:
+    """Who said the first citation's statement, as a short answer: the words that name its speaker, in the
+    cited sentence or, when it says only "she said", in the sentence of the article that names them (then
+    cited too, after the others). None when the article names the speaker nowhere but in its headline."""
+    first = citations[0]
+    speaker = first.speaker
+    if speaker is None or speaker.start is None or speaker.end is None:
+        return citations, None
+    start, end = speaker.start, speaker.end
+    holder = next((c for c in citations if c.doc_id == first.doc_id and c.start <= start and end <= c.end), None)
+    if holder is None:
+        naming = next((s for s in sentences if s.doc_id == first.doc_id and s.start <= start and end <= s.end), None)
+        if naming is None:
+            return citations, None
+        holder = Citation.quoting(
+            len(citations) + 1, article(first.doc_id), naming.start, naming.end, first.score, naming.speaker
+        )
+        citations = (*citations, holder)
+    own = (e for s in sentences if s.doc_id == first.doc_id for e in s.entities)
+    labels = {e.label for e in own if e.start < end and start < e.end}
+    kind = "org" if labels & {"ORG", "NORP", "GPE"} and "PERSON" not in labels else "person"
+    text = article(first.doc_id).text[start:end]
+    return citations, ShortAnswer(text, first.doc_id, start, end, holder.number, kind)

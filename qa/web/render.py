@@ -98,6 +98,8 @@ def answer_markdown(answer: Answer, turn: int, shown: int | None = None) -> str:
         return _generated_markdown(answer, turn)
     citations = answer.citations[:shown]
     text = " ".join(_quote_markdown(c, turn) for c in citations)
+    if answer.short is not None and (shown is None or shown > 0):  # the words asked for first, bold, with a marker
+        text = f"**{escape_text(answer.short.text)}** {marker(turn, answer.short.number)}\n\n{text}"
     if shown is None and answer.resolved_question and answer.resolved_question != answer.question:
         text += f"\n\n<small>Searched: {escape_text(answer.resolved_question)}</small>"
     return text
