@@ -51,7 +51,8 @@ def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> N
     # a SHA-256 for every other file of the version, FAISS and BM25 included
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     assert set(manifest["files"]) == files
-    assert {"default__vector_store.json", "docstore.json", "articles.jsonl", "bm25/vocab.index.json"} <= files
+    assert {"default__vector_store.json", "docstore.json", "articles.jsonl", "bm25/segments.json"} <= files
+    assert any(f.startswith("bm25/") and f.endswith(".npz") for f in files)  # BM25's one segment
     assert "annotations.jsonl" in files
     assert manifest["files"]["docstore.json"] == hashlib.sha256((folder / "docstore.json").read_bytes()).hexdigest()
 
@@ -120,7 +121,8 @@ DAMAGE = {
         lambda v: (v / "articles.jsonl").write_text((v / "articles.jsonl").read_text().replace("China", "Chine")),
         "articles.jsonl is damaged",
     ),
-    "BM25 file deleted": (lambda v: (v / "bm25" / "vocab.index.json").unlink(), "bm25/vocab.index.json is missing"),
+    "BM25 file deleted": (lambda v: (v / "bm25" / "segments.json").unlink(), "bm25/segments.json is missing"),
+    "BM25 segment torn": (lambda v: _truncate(next((v / "bm25").glob("*.npz"))), ".npz is damaged"),
     "id map torn": (lambda v: _truncate(v / "id_map.json"), "id_map.json is damaged"),
     "manifest torn": (lambda v: _truncate(v / MANIFEST), "manifest.json unreadable"),
     "manifest deleted": (lambda v: (v / MANIFEST).unlink(), "manifest.json is missing"),

@@ -1,21 +1,41 @@
-"""The lexical half of the index: BM25 over passages (bm25s, English stemming, stopwords).
+"""The lexical half of the index: BM25 over passages, kept in segments so that a write costs what it changes.
 
-Saved beside the vectors as bm25s's own files (NumPy arrays without pickle, JSON) plus
-``ids.json``, the passage id of each BM25 document.
+Words are bm25s's tokens (English stemming, its stopwords), scored as bm25s's Lucene variant does
+(k1 1.5, b 0.75; idf ln(1 + (N - df + 0.5) / (df + 0.5))), but from statistics summed over every
+segment at query time, as Lucene does: a passage scores the same whichever segment holds it, and the
+same as one bm25s index over all of them.
+
+A segment is immutable: the term-by-passage frequencies of the passages indexed together (one write).
+Adding passages adds a segment; removing one marks it deleted (its segment's statistics still count,
+as in Lucene, until a merge rewrites the segment without it). When ``MERGE_FACTOR`` segments reach
+the same size class (powers of ``MERGE_FACTOR`` passages), they are merged into one, so a passage is
+rewritten a logarithmic number of times over the life of the library.
+
+On disk (a folder): ``segments.json`` names the segments and the deleted passage ids; each segment
+is ``NAME.npz`` (NumPy arrays, read without pickle) and ``NAME.json`` (its passage ids and terms).
+Saving into a new folder links the files of the segments that the previous folder holds instead of
+writing them again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import math
+import os
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-IDS = "ids.json"
+SEGMENTS = "segments.json"
+K1, B = 1.5, 0.75
+MERGE_FACTOR = 8
 
 
 def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
@@ -24,58 +44,235 @@ def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
     return Stemmer.Stemmer("english")
 
 
-class BM25Index:
-    """BM25 scores of passages for a query, optionally restricted to some passages."""
+def tokens(texts: Sequence[str], stemmer: object) -> list[list[str]]:
+    """Each text's BM25 tokens (lower case, stopwords out, stemmed)."""
+    import bm25s
 
-    def __init__(self, bm25, ids: Sequence[str]) -> None:  # noqa: ANN001 - bm25s.BM25
-        self._bm25 = bm25
-        self.ids = list(ids)
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Segment:
+    """The passages indexed together: term ``t``'s postings are ``docs[indptr[t]:indptr[t+1]]`` (rows of
+    ``ids``) with their frequencies ``tfs``; ``lengths`` are the passages' token counts."""
+
+    name: str
+    ids: tuple[str, ...]
+    terms: dict[str, int]
+    indptr: np.ndarray
+    docs: np.ndarray
+    tfs: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, ids: Sequence[str], docs_tokens: Sequence[Sequence[str]]) -> Segment:
+        """A segment of passages ``ids`` with their tokens."""
+        terms: dict[str, int] = {}
+        rows, cols, counts = [], [], []
+        for doc, words in enumerate(docs_tokens):
+            freq: dict[int, int] = {}
+            for w in words:
+                t = terms.setdefault(w, len(terms))
+                freq[t] = freq.get(t, 0) + 1
+            rows.extend(freq)
+            cols.extend([doc] * len(freq))
+            counts.extend(freq.values())
+        lengths = np.array([len(w) for w in docs_tokens], dtype=np.float32)
+        return cls._sorted(list(ids), terms, np.array(rows, np.int64), np.array(cols, np.int64), counts, lengths)
+
+    @classmethod
+    def _sorted(
+        cls,
+        ids: list[str],
+        terms: dict[str, int],
+        rows: np.ndarray,
+        cols: np.ndarray,
+        counts: Sequence[float] | np.ndarray,
+        lengths: np.ndarray,
+    ) -> Segment:
+        order = np.lexsort((cols, rows))
+        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(terms)), out=indptr[1:])
+        tfs = np.asarray(counts, dtype=np.float32)[order]
+        name = f"s{uuid.uuid4().hex[:12]}"
+        return cls(name, tuple(ids), terms, indptr, cols[order].astype(np.int32), tfs, lengths)
+
+    @cached_property
+    def row(self) -> dict[str, int]:
+        """Each passage id's row."""
+        return {pid: i for i, pid in enumerate(self.ids)}
+
+    def df(self, term: str) -> int:
+        t = self.terms.get(term)
+        return 0 if t is None else int(self.indptr[t + 1] - self.indptr[t])
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        t = self.terms.get(term)
+        if t is None:
+            return None
+        start, end = self.indptr[t], self.indptr[t + 1]
+        return self.docs[start:end], self.tfs[start:end]
+
+    # ---- files -------------------------------------------------------------------------------------
+    def save(self, folder: Path, previous: Path | None = None) -> None:
+        """Write this segment's files into ``folder``, or link them from ``previous`` (a folder this
+        index was saved to before) when they are there: a segment's name is unique and it never changes."""
+        names = (f"{self.name}.npz", f"{self.name}.json")
+        if previous is not None and all((previous / n).is_file() for n in names):
+            for n in names:
+                _link_or_copy(previous / n, folder / n)
+            return
+        arrays = {"indptr": self.indptr, "docs": self.docs, "tfs": self.tfs, "lengths": self.lengths}
+        with (folder / names[0]).open("wb") as f:
+            np.savez(f, **arrays)
+        vocab = sorted(self.terms, key=self.terms.__getitem__)
+        (folder / names[1]).write_text(json.dumps({"ids": list(self.ids), "terms": vocab}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, name: str) -> Segment:
+        meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as arrays:
+            parts = {k: arrays[k] for k in ("indptr", "docs", "tfs", "lengths")}
+        terms = {t: i for i, t in enumerate(meta["terms"])}
+        if len(parts["indptr"]) != len(terms) + 1 or len(parts["lengths"]) != len(meta["ids"]):
+            raise ValueError(f"BM25 segment {name} is inconsistent")
+        return cls(name, tuple(meta["ids"]), terms, **parts)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        target.write_bytes(source.read_bytes())
+
+
+def merged(segments: Sequence[Segment], deleted: Collection[str]) -> Segment:
+    """One segment holding the passages of ``segments`` that are not ``deleted``."""
+    terms: dict[str, int] = {}
+    ids: list[str] = []
+    rows, cols, counts, lengths = [], [], [], []
+    for seg in segments:
+        keep = np.array([i not in deleted for i in seg.ids], dtype=bool)
+        new_row = np.cumsum(keep) - 1 + len(ids)
+        ids.extend(i for i, k in zip(seg.ids, keep, strict=True) if k)
+        lengths.append(seg.lengths[keep])
+        term_map = np.array([terms.setdefault(t, len(terms)) for t in sorted(seg.terms, key=seg.terms.__getitem__)])
+        term_of = np.repeat(np.arange(len(seg.terms)), np.diff(seg.indptr))
+        live = keep[seg.docs]
+        rows.append(term_map[term_of[live]] if len(term_map) else np.zeros(0, np.int64))
+        cols.append(new_row[seg.docs[live]])
+        counts.append(seg.tfs[live])
+    cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
+    return Segment._sorted(
+        ids, terms, cat(rows, np.int64), cat(cols, np.int64), cat(counts, np.float32), cat(lengths, np.float32)
+    )
+
+
+class BM25Index:
+    """BM25 scores of passages for a query, optionally restricted to some passages (immutable: a change
+    returns a new index sharing the unchanged segments)."""
+
+    def __init__(self, segments: Sequence[Segment] = (), deleted: Collection[str] = ()) -> None:
+        self.segments = tuple(segments)
+        self.deleted = frozenset(deleted)
         self._stemmer = _stemmer()
+        self._documents = sum(len(s.ids) for s in self.segments)
+        total = float(sum(float(s.lengths.sum()) for s in self.segments))
+        self._average = total / self._documents if self._documents else 1.0
 
     @classmethod
     def build(cls, texts: Sequence[str], ids: Sequence[str]) -> BM25Index:
         """Index ``texts`` (one per passage id)."""
-        import bm25s
+        return cls().added(texts, ids)
 
+    @property
+    def ids(self) -> list[str]:
+        """The passage ids indexed (not deleted)."""
+        return [i for s in self.segments for i in s.ids if i not in self.deleted]
+
+    def added(self, texts: Sequence[str], ids: Sequence[str]) -> BM25Index:
+        """This index with passages ``ids`` added (their ``texts``), segments merged where due."""
         if not texts:
-            return cls(None, [])
-        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), show_progress=False)
-        bm25 = bm25s.BM25()
-        bm25.index(tokens, show_progress=False)
-        return cls(bm25, ids)
+            return self
+        segments = [*self.segments, Segment.of(ids, tokens(texts, self._stemmer))]
+        deleted = set(self.deleted)
+        while (due := _merge_due(segments)) is not None:
+            merged_segment = merged(due, deleted)
+            gone = {i for s in due for i in s.ids}
+            deleted -= gone
+            segments = [s for s in segments if s not in due] + [merged_segment]
+        return BM25Index(segments, deleted)
 
-    def save(self, folder: Path) -> None:
-        """Write the index into ``folder``."""
+    def without(self, ids: Collection[str]) -> BM25Index:
+        """This index with passages ``ids`` deleted; a segment that is half deleted is rewritten."""
+        deleted = set(self.deleted) | set(ids)
+        segments = []
+        for seg in self.segments:
+            gone = sum(i in deleted for i in seg.ids)
+            if gone and gone * 2 >= len(seg.ids):
+                deleted -= set(seg.ids)
+                if gone < len(seg.ids):
+                    segments.append(merged([seg], set(ids) | self.deleted))
+            else:
+                segments.append(seg)
+        return BM25Index(segments, deleted & {i for s in segments for i in s.ids})
+
+    def save(self, folder: Path, previous: Path | None = None) -> None:
+        """Write the index into ``folder``; the segments already in ``previous`` (the folder it was saved
+        to or read from before) are linked from there, not written again."""
         folder.mkdir(parents=True, exist_ok=True)
-        if self._bm25 is not None:
-            self._bm25.save(str(folder))
-        (folder / IDS).write_text(json.dumps(self.ids), encoding="utf-8")
+        for segment in self.segments:
+            segment.save(folder, previous)
+        listing = {"segments": [s.name for s in self.segments], "deleted": sorted(self.deleted)}
+        (folder / SEGMENTS).write_text(json.dumps(listing), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> BM25Index:
         """Read an index written by ``save``."""
-        import bm25s
+        listing = json.loads((folder / SEGMENTS).read_text(encoding="utf-8"))
+        return cls([Segment.load(folder, n) for n in listing["segments"]], listing["deleted"])
 
-        ids = json.loads((folder / IDS).read_text(encoding="utf-8"))
-        bm25 = bm25s.BM25.load(str(folder), mmap=False) if ids else None
-        return cls(bm25, ids)
-
-    def search(self, query: str, top_k: int, rows: np.ndarray | None = None) -> list[tuple[str, float]]:
+    def search(self, query: str, top_k: int, only: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Return up to ``top_k`` (passage id, score) pairs with a positive score, best first;
-        ``rows`` (positions in ``ids``) restricts the search to those passages."""
-        import bm25s
+        ``only`` (passage ids) restricts the search to those passages."""
+        if not self.segments or top_k <= 0 or (only is not None and not only):
+            return []
+        words = tokens([query], self._stemmer)[0]
+        idf = {w: _idf(sum(s.df(w) for s in self.segments), self._documents) for w in set(words)}
+        found: list[tuple[float, int, int, str]] = []
+        for place, seg in enumerate(self.segments):
+            scores = np.zeros(len(seg.ids), dtype=np.float32)
+            norm = K1 * ((1 - B) + B * seg.lengths / self._average)
+            for w in words:  # a repeated word counts again, as in bm25s
+                hit = seg.postings(w)
+                if hit is not None:
+                    docs, tfs = hit
+                    scores[docs] += idf[w] * tfs / (norm[docs] + tfs)
+            if only is not None:
+                allowed = np.zeros(len(seg.ids), dtype=bool)
+                allowed[[seg.row[p] for p in only if p in seg.row]] = True
+                scores[~allowed] = 0.0
+            if self.deleted:
+                scores[[seg.row[p] for p in self.deleted if p in seg.row]] = 0.0
+            rows = np.flatnonzero(scores > 0)
+            if len(rows) > top_k:
+                rows = rows[np.argpartition(-scores[rows], top_k - 1)[:top_k]]
+            found.extend((-float(scores[r]), place, int(r), seg.ids[r]) for r in rows)
+        found.sort()
+        return [(pid, -score) for score, _, _, pid in found[:top_k]]
 
-        if self._bm25 is None or top_k <= 0:
-            return []
-        tokens = bm25s.tokenize(query, stopwords="en", stemmer=self._stemmer, show_progress=False)
-        if not tokens.vocab:
-            return []
-        mask = None
-        if rows is not None:
-            if not len(rows):
-                return []
-            mask = np.zeros(len(self.ids), dtype=np.float32)
-            mask[rows] = 1.0
-        k = min(top_k, len(self.ids))
-        docs, scores = self._bm25.retrieve(tokens, k=k, weight_mask=mask, show_progress=False, n_threads=0)
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+def _idf(df: int, documents: int) -> float:
+    return math.log(1 + (documents - df + 0.5) / (df + 0.5))
+
+
+def _merge_due(segments: Sequence[Segment]) -> list[Segment] | None:
+    """``MERGE_FACTOR`` segments of the same size class, the smallest class first; None when none are."""
+    classes: dict[int, list[Segment]] = {}
+    for seg in segments:
+        size = max(1, len(seg.ids))
+        classes.setdefault(int(math.log(size, MERGE_FACTOR)), []).append(seg)
+    for _, members in sorted(classes.items()):
+        if len(members) >= MERGE_FACTOR:
+            return members[:MERGE_FACTOR]
+    return None

@@ -22,6 +22,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from qa.config import Config
 from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, UnknownArticleError
 from qa.index import stores, versions
+from qa.index.bm25 import SEGMENTS as BM25_SEGMENTS
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
 from qa.index.nodes import LlamaIndexEmbedding, annotated_nodes, read_storage
@@ -64,7 +65,7 @@ class PassageIndex:
         self.version = version  # the version folder this index was read from or last written to
         self._lock = threading.RLock()  # searches never see a half-applied update
         self._bm25 = bm25 if bm25 is not None else self._build_bm25()
-        self._by_article: tuple[BM25Index, dict[str, tuple[list[str], np.ndarray]]] | None = None
+        self._by_article: dict[str, list[str]] | None = None  # each article's passage ids, after the last write
         index.vector_store.keep_only_known(index.index_struct.nodes_dict.__contains__)
 
     def _build_bm25(self) -> BM25Index:
@@ -142,8 +143,7 @@ class PassageIndex:
                 fresh.append(article)
                 known[digest] = article.doc_id
         with self._lock:
-            if replaced:
-                self._delete(replaced)
+            gone = self._delete(replaced) if replaced else []
             notes, nodes = annotated_nodes(fresh, config, embedder, annotator, show_progress)
             self._notes.update(notes)
             self._index.insert_nodes(nodes)
@@ -153,8 +153,9 @@ class PassageIndex:
                 self._articles[article.doc_id] = article
                 hashes[article.doc_id] = content_hash(article.text)
             self._refresh_manifest()
-            if fresh or replaced:
-                self._bm25 = self._build_bm25()
+            texts = [passage_lexical_text(self._articles[n.metadata["doc_id"]], n.get_content()) for n in nodes]
+            self._bm25 = self._bm25.without(gone).added(texts, [n.node_id for n in nodes])
+            self._by_article = None
         return IndexUpdate(tuple(added), tuple(replaced), tuple(unchanged), tuple(duplicates), len(nodes))
 
     def remove(self, doc_ids: Sequence[str]) -> list[str]:
@@ -166,13 +167,15 @@ class PassageIndex:
         if unknown:
             raise UnknownArticleError(unknown)
         with self._lock:
-            self._delete(list(doc_ids))
+            gone = self._delete(list(doc_ids))
             self._index.vector_store.fit(self._config)
             self._refresh_manifest()
-            self._bm25 = self._build_bm25()
+            self._bm25 = self._bm25.without(gone)
+            self._by_article = None
         return list(doc_ids)
 
-    def _delete(self, doc_ids: list[str]) -> None:
+    def _delete(self, doc_ids: list[str]) -> list[str]:
+        """Delete articles and their passages (returns the passage ids) from everything but BM25."""
         docstore = self._index.docstore
         node_ids: list[str] = []
         for doc_id in doc_ids:
@@ -185,6 +188,7 @@ class PassageIndex:
             self._articles.pop(doc_id, None)
             self._notes.pop(doc_id, None)
             self.manifest["articles"].pop(doc_id, None)
+        return node_ids
 
     def _refresh_manifest(self) -> None:
         self.manifest["passages"] = len(self._index.index_struct.nodes_dict)
@@ -238,7 +242,8 @@ class PassageIndex:
         """Write the docstore, vectors, BM25 and articles into ``folder``; returns the manifest."""
         with self._lock:
             self._index.storage_context.persist(persist_dir=str(folder))
-            self._bm25.save(folder / BM25_DIR)
+            previous = folder.parent / self.version / BM25_DIR if self.version else None
+            self._bm25.save(folder / BM25_DIR, previous)
             versions.write_articles(folder, self._articles.values(), self._notes)
             return dict(self.manifest)
 
@@ -295,8 +300,8 @@ class PassageIndex:
             raise CorruptIndexError(index_dir, f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(index, VectorStoreIndex):
             raise CorruptIndexError(index_dir, "the stored index is not a vector index")
-        bm25 = None
-        if (folder / BM25_DIR / "ids.json").is_file():
+        bm25 = None  # an index written before BM25 came in segments has bm25s's files: BM25 is rebuilt
+        if (folder / BM25_DIR / BM25_SEGMENTS).is_file():
             try:
                 bm25 = BM25Index.load(folder / BM25_DIR)
             except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -357,31 +362,25 @@ class PassageIndex:
     def bm25_search(self, query: str, top_k: int, doc_ids: Collection[str] | None = None) -> list[NodeWithScore]:
         """BM25's best passages for ``query`` (as docstore nodes), optionally within ``doc_ids``."""
         with self._lock:
-            rows = None
-            if doc_ids is not None:
-                table = self._passages_by_article()
-                rows = np.concatenate([table[d][1] for d in doc_ids if d in table] or [np.zeros(0, np.int64)])
-            found = self._bm25.search(query, top_k, rows)
+            only = None if doc_ids is None else set(self.node_ids(doc_ids))
+            found = self._bm25.search(query, top_k, only)
             return [NodeWithScore(node=self._index.docstore.get_node(i), score=score) for i, score in found]
 
     def node_ids(self, doc_ids: Collection[str]) -> list[str]:
         """The passage ids of some articles."""
         table = self._passages_by_article()
-        return [n for d in doc_ids if d in table for n in table[d][0]]
+        return [n for d in doc_ids for n in table.get(d, ())]
 
-    def _passages_by_article(self) -> dict[str, tuple[list[str], np.ndarray]]:
-        """Each article's passage ids and their rows in BM25, read once per version of the
-        passages (every write that changes them builds a new BM25 index)."""
+    def _passages_by_article(self) -> dict[str, list[str]]:
+        """Each article's passage ids, read once after each write (``_by_article`` is reset by writes)."""
         with self._lock:
-            if self._by_article is None or self._by_article[0] is not self._bm25:
-                rows = {pid: i for i, pid in enumerate(self._bm25.ids)}
-                table = {}
-                for doc_id in self._articles:
-                    info = self._index.docstore.get_ref_doc_info(doc_id)
-                    nodes = list(info.node_ids) if info is not None else []
-                    table[doc_id] = (nodes, np.array([rows[n] for n in nodes if n in rows], dtype=np.int64))
-                self._by_article = (self._bm25, table)
-            return self._by_article[1]
+            if self._by_article is None:
+                docstore = self._index.docstore
+                self._by_article = {
+                    d: list(info.node_ids) if (info := docstore.get_ref_doc_info(d)) is not None else []
+                    for d in self._articles
+                }
+            return self._by_article
 
     def hit(self, node: NodeWithScore) -> Hit:
         """A retrieved llama-index node as a ``Hit`` on our ``Passage``."""
