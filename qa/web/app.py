@@ -38,7 +38,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     with gr.Blocks(title="Newsdesk QA", analytics_enabled=False) as app:
         header = gr.Markdown(render.header_markdown(library), elem_id="qa-header")
         turns = gr.State(())
-        seen = gr.State("")
+        seen = gr.State(render.library_signature(library))  # what the page shows as built
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row():
                 with gr.Column(scale=3):
@@ -132,7 +132,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             lambda: None, None, [uploads], api_visibility="private"
         )
         remove_btn.click(page.remove, [to_remove], [status, *library_out], api_name="remove")
-        app.load(page.refresh, None, library_out, api_visibility="private")
+        # a page opened later shows the library as it is then, but is left alone when it is as built: an update of
+        # the Filters row while someone types in it would wipe what they typed
+        app.load(page.refresh_if_changed, [seen], library_out, api_visibility="private", show_progress="hidden")
         gr.Timer(REFRESH_SECONDS).tick(
             page.refresh_if_changed, [seen], library_out, api_visibility="private", show_progress="hidden"
         )
