@@ -42,7 +42,7 @@ print(json.dumps({"answer": answer.to_dict(), "embedded": assistant.models.embed
 def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> None:
     folder = current_version(seed_index_dir)
     manifest = json.loads((folder / MANIFEST).read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["format_version"] == FORMAT_VERSION == 3
     assert manifest["embed_model"] == config.embed_model
     assert manifest["dimension"] == 384
     assert manifest["chunk_words"] == config.chunk_words
@@ -51,9 +51,9 @@ def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> N
     # a SHA-256 for every other file of the version, FAISS and BM25 included
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     assert set(manifest["files"]) == files
-    assert {"default__vector_store.json", "docstore.json", "articles.jsonl", "bm25/segments.json"} <= files
+    assert {"default__vector_store.json", "docstore.json", "articles/segments.json", "bm25/segments.json"} <= files
     assert any(f.startswith("bm25/") and f.endswith(".npz") for f in files)  # BM25's one segment
-    assert "annotations.jsonl" in files
+    assert any(f.startswith("articles/") and f.endswith(".notes.jsonl") for f in files)  # the annotations
     assert manifest["files"]["docstore.json"] == hashlib.sha256((folder / "docstore.json").read_bytes()).hexdigest()
 
 
@@ -85,16 +85,14 @@ def test_other_chunking_configured_raises_manifest_mismatch(seed_index_dir: Path
 
 
 def test_an_index_of_the_format_before_annotations_is_refused_with_the_rebuild_command(index_copy: Path) -> None:
-    folder = current_version(index_copy)  # made as format 1 had it: no annotations.jsonl
-    (folder / "annotations.jsonl").unlink()
+    folder = current_version(index_copy)  # format 1 had no annotations: it cannot be read
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["format_version"] = 1
-    del manifest["files"]["annotations.jsonl"]
     (folder / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ManifestMismatchError) as err:
         Assistant.load(index_copy)
     message = str(err.value)
-    assert "format_version: index has 1, configuration has 2" in message
+    assert "format_version: index has 1, configuration has 3" in message
     assert f"qa index PATH... --index {index_copy} --rebuild" in message
 
 
@@ -109,6 +107,10 @@ def _flip_byte(path: Path, at: float = 0.5) -> None:
     path.write_bytes(bytes(data))
 
 
+def _edit(path: Path) -> None:
+    path.write_text(path.read_text().replace("China", "Chine"))
+
+
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -117,10 +119,7 @@ def _truncate(path: Path) -> None:
 DAMAGE = {
     "FAISS vector flipped": (lambda v: _flip_byte(v / "default__vector_store.json", 0.9), "default__vector_store"),
     "docstore torn": (lambda v: _truncate(v / "docstore.json"), "docstore.json is damaged"),
-    "article text edited": (
-        lambda v: (v / "articles.jsonl").write_text((v / "articles.jsonl").read_text().replace("China", "Chine")),
-        "articles.jsonl is damaged",
-    ),
+    "article text edited": (lambda v: _edit(next((v / "articles").glob("*[0-9a-f].jsonl"))), ".jsonl is damaged"),
     "BM25 file deleted": (lambda v: (v / "bm25" / "segments.json").unlink(), "bm25/segments.json is missing"),
     "BM25 segment torn": (lambda v: _truncate(next((v / "bm25").glob("*.npz"))), ".npz is damaged"),
     "id map torn": (lambda v: _truncate(v / "id_map.json"), "id_map.json is damaged"),
@@ -346,8 +345,7 @@ def test_cli_names_the_lock_holder_and_a_dead_holders_lock_is_taken_over(
 # SIGKILLs itself there (or, for "timed", the test kills it after a delay).
 KILLED_WRITER = """
 import os, shutil, signal, sys
-from llama_index.core import StorageContext
-import qa.index.versions, qa.models
+import qa.index.passage_index, qa.index.versions, qa.models
 from qa import Assistant
 
 op, index_dir, arg, point = sys.argv[1:5]
@@ -381,7 +379,7 @@ paused = []
 named = lambda name: (lambda path, *rest: os.path.basename(path) == name)
 POINTS = {
     "embedding": lambda: wrap(qa.models.Embedder, "encode", after=lambda *a: True),
-    "half-written": lambda: wrap(StorageContext, "persist", after=lambda *a: True),
+    "half-written": lambda: wrap(qa.index.passage_index, "write_storage", after=lambda *a: True),
     "unrenamed": lambda: wrap(qa.index.versions, "write_atomically", after=named("manifest.json")),
     "before-current": lambda: wrap(os, "replace", before=lambda *a: len(a) > 1 and named("CURRENT")(a[1])),
     "after-current": lambda: wrap(qa.index.versions, "remove_old_versions", before=lambda *a: True),

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+from qa.index.durability import link_or_copy
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class Segment:
         names = (f"{self.name}.npz", f"{self.name}.json")
         if previous is not None and all((previous / n).is_file() for n in names):
             for n in names:
-                _link_or_copy(previous / n, folder / n)
+                link_or_copy(previous / n, folder / n)
             return
         arrays = {"indptr": self.indptr, "docs": self.docs, "tfs": self.tfs, "lengths": self.lengths}
         with (folder / names[0]).open("wb") as f:
@@ -137,13 +138,6 @@ class Segment:
         if len(parts["indptr"]) != len(terms) + 1 or len(parts["lengths"]) != len(meta["ids"]):
             raise ValueError(f"BM25 segment {name} is inconsistent")
         return cls(name, tuple(meta["ids"]), terms, **parts)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        target.write_bytes(source.read_bytes())
 
 
 def merged(segments: Sequence[Segment], deleted: Collection[str]) -> Segment:
@@ -196,7 +190,8 @@ class BM25Index:
             return self
         segments = [*self.segments, Segment.of(ids, tokens(texts, self._stemmer))]
         deleted = set(self.deleted)
-        while (due := _merge_due(segments)) is not None:
+        while (places := merge_due([len(s.ids) for s in segments])) is not None:
+            due = [segments[i] for i in places]
             merged_segment = merged(due, deleted)
             gone = {i for s in due for i in s.ids}
             deleted -= gone
@@ -266,12 +261,12 @@ def _idf(df: int, documents: int) -> float:
     return math.log(1 + (documents - df + 0.5) / (df + 0.5))
 
 
-def _merge_due(segments: Sequence[Segment]) -> list[Segment] | None:
-    """``MERGE_FACTOR`` segments of the same size class, the smallest class first; None when none are."""
-    classes: dict[int, list[Segment]] = {}
-    for seg in segments:
-        size = max(1, len(seg.ids))
-        classes.setdefault(int(math.log(size, MERGE_FACTOR)), []).append(seg)
+def merge_due(sizes: Sequence[int]) -> list[int] | None:
+    """The places of ``MERGE_FACTOR`` segments (of these ``sizes``) of the same size class (powers of
+    ``MERGE_FACTOR``), the smallest class first; None when no class has that many."""
+    classes: dict[int, list[int]] = {}
+    for place, size in enumerate(sizes):
+        classes.setdefault(int(math.log(max(1, size), MERGE_FACTOR)), []).append(place)
     for _, members in sorted(classes.items()):
         if len(members) >= MERGE_FACTOR:
             return members[:MERGE_FACTOR]

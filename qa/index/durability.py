@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 import time
@@ -176,3 +177,11 @@ def _fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Give ``target`` the content of the immutable file ``source``: a hard link, or a copy where links fail."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

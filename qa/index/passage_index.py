@@ -21,11 +21,11 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from qa.config import Config
 from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, UnknownArticleError
-from qa.index import stores, versions
+from qa.index import article_store, stores, versions
 from qa.index.bm25 import SEGMENTS as BM25_SEGMENTS
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
-from qa.index.nodes import LlamaIndexEmbedding, annotated_nodes, read_storage
+from qa.index.nodes import LlamaIndexEmbedding, MemoryIndexStore, annotated_nodes, read_storage, write_storage
 from qa.index.versions import BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
 from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
@@ -56,6 +56,7 @@ class PassageIndex:
         notes: dict[str, ArticleNotes],
         bm25: BM25Index | None = None,
         version: str | None = None,
+        segments: Sequence[article_store.ArticleSegment] = (),
     ) -> None:
         self._articles = articles
         self._notes = notes  # each article's annotation: sentences, entities, speakers
@@ -63,6 +64,7 @@ class PassageIndex:
         self._config = config  # what sizes and searches the vector index
         self.manifest = manifest
         self.version = version  # the version folder this index was read from or last written to
+        self._segments = list(segments)  # the article segments of that version
         self._lock = threading.RLock()  # searches never see a half-applied update
         self._bm25 = bm25 if bm25 is not None else self._build_bm25()
         self._by_article: dict[str, list[str]] | None = None  # each article's passage ids, after the last write
@@ -93,7 +95,7 @@ class PassageIndex:
         if vector_store is None:  # FAISS: the kind for this many vectors (IVF trained on them)
             vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32).reshape(-1, embedder.dimension)
             vector_store = stores.new_store(store, embedder.dimension, config, vectors)
-        storage = StorageContext.from_defaults(vector_store=vector_store)
+        storage = StorageContext.from_defaults(vector_store=vector_store, index_store=MemoryIndexStore())
         embed_model = LlamaIndexEmbedding(lambda: embedder, config.embed_model)
         # The docstore keeps every passage even when the vector store keeps text too (Milvus).
         index = VectorStoreIndex(
@@ -241,10 +243,12 @@ class PassageIndex:
     def _write_files(self, folder: Path) -> dict[str, Any]:
         """Write the docstore, vectors, BM25 and articles into ``folder``; returns the manifest."""
         with self._lock:
-            self._index.storage_context.persist(persist_dir=str(folder))
-            previous = folder.parent / self.version / BM25_DIR if self.version else None
-            self._bm25.save(folder / BM25_DIR, previous)
-            versions.write_articles(folder, self._articles.values(), self._notes)
+            write_storage(folder, self._index)
+            previous = folder.parent / self.version if self.version else None
+            self._bm25.save(folder / BM25_DIR, previous / BM25_DIR if previous else None)
+            self.manifest["format_version"] = FORMAT_VERSION  # an index read in format 2 is written in 3
+            hashes = self.manifest["articles"]
+            self._segments = article_store.write(folder, self._articles, self._notes, hashes, self._segments, previous)
             return dict(self.manifest)
 
     # ---- loading -------------------------------------------------------------------
@@ -295,7 +299,7 @@ class PassageIndex:
                 store_nodes_override=True,
                 transformations=[embed_model],  # passages come chunked: no default splitter (nor its tokenizer)
             )
-            articles, notes = versions.read_articles(folder)
+            articles, notes, segments = article_store.read(folder, manifest["articles"])
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise CorruptIndexError(index_dir, f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(index, VectorStoreIndex):
@@ -307,7 +311,7 @@ class PassageIndex:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise CorruptIndexError(index_dir, f"BM25 files unreadable: {exc}") from exc
         version = folder.name if folder != Path(index_dir) else None
-        return cls(articles, index, manifest, config, notes, bm25, version)
+        return cls(articles, index, manifest, config, notes, bm25, version, segments)
 
     # ---- queries -----------------------------------------------------------------
     @property

@@ -5,13 +5,14 @@ Layout of an index folder: ``CURRENT`` names the live version, a sub-folder hold
     manifest.json                 format version, model, dimension, chunking, article hashes,
                                   the vector store (``qa.index.stores``), the FAISS index kind,
                                   and the SHA-256 of every other file of the version
-    articles.jsonl                the articles (the text citations point into)
-    annotations.jsonl             each article's sentences, entities and speakers (qa.ingest.annotate)
+    articles/                     the articles (the text citations point into) and each one's sentences,
+                                  entities and speakers (qa.ingest.annotate), in segments that later
+                                  versions link (``qa.index.article_store``)
     default__vector_store.json    FAISS index (binary, written by faiss.write_index): exact, or
                                   IVF above ``Config.ann_threshold`` vectors (``qa.index.stores.faiss``)
     id_map.json                   FAISS id <-> passage id (JSON)
     docstore.json, index_store.json, ...   llama-index's JSON docstore
-    bm25/                         the BM25 index
+    bm25/                         the BM25 index, in segments that later versions link (``qa.index.bm25``)
 
 With a Milvus store the two FAISS files are absent: the vectors live in the Milvus collection
 the manifest names, and everything else stays in the folder.
@@ -31,56 +32,29 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from qa.config import Config
 from qa.errors import CorruptIndexError, IndexNotFoundError, ManifestMismatchError
 from qa.index import stores
+from qa.index.article_store import ARTICLES
 from qa.index.durability import file_checksums, fsync_dir, write_atomically
 from qa.index.stores.faiss import FAISS_FILE, ID_MAP
 from qa.ingest.articles import content_hash
-from qa.types import Article, ArticleNotes
+from qa.types import Article
 
 # 2: each article's annotation (sentences, entities, speakers) in annotations.jsonl; chunks follow its sentences.
-FORMAT_VERSION = 2
+# 3: articles, annotations and BM25 in segments that later versions link. A version of format 2 (one
+# articles.jsonl, annotations.jsonl, bm25s's files) is read as it is (BM25 rebuilt in memory) and the next
+# write turns the index into format 3.
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)
 MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 CURRENT = "CURRENT"
-ARTICLES = "articles.jsonl"
-ANNOTATIONS = "annotations.jsonl"
 CHECKSUMS = "files"  # manifest key: {file: SHA-256} of every other file of the version
-
-
-def write_articles(folder: Path, articles: Iterable[Article], notes: Mapping[str, ArticleNotes]) -> None:
-    """Write ``articles`` (the text citations point into) and their annotations into ``folder``."""
-    articles = list(articles)
-    with open(folder / ARTICLES, "w", encoding="utf-8") as fh:
-        for article in articles:
-            fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
-    with open(folder / ANNOTATIONS, "wb") as fh:
-        for article in articles:
-            fh.write(orjson.dumps(notes[article.doc_id].to_json()) + b"\n")
-
-
-def read_articles(folder: Path) -> tuple[dict[str, Article], dict[str, ArticleNotes]]:
-    """The articles of ``folder`` and their annotations, by doc id (``ValueError`` when they do not match)."""
-    articles: dict[str, Article] = {}
-    with open(folder / ARTICLES, "rb") as fh:
-        for line in fh:
-            article = Article(**orjson.loads(line))
-            articles[article.doc_id] = article
-    notes: dict[str, ArticleNotes] = {}
-    with open(folder / ANNOTATIONS, "rb") as fh:
-        for line in fh:
-            annotation = ArticleNotes.from_json(orjson.loads(line))
-            notes[annotation.doc_id] = annotation
-    if set(notes) != set(articles):
-        raise ValueError(f"{ANNOTATIONS} does not annotate exactly the articles of {ARTICLES}")
-    return articles, notes
 
 
 def write_version(root: Path, write_files: Callable[[Path], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -207,5 +181,7 @@ def check_manifest(manifest: dict[str, Any], config: Config, index_dir: str) -> 
     """Raise ``ManifestMismatchError`` when the index was built with other settings."""
     expected = {"format_version": FORMAT_VERSION, **manifest_settings(config)}
     differences = {k: (manifest.get(k), v) for k, v in expected.items() if manifest.get(k) != v}
+    if manifest.get("format_version") in READABLE_FORMATS:
+        differences.pop("format_version", None)
     if differences:
         raise ManifestMismatchError(index_dir, differences)
