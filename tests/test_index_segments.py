@@ -7,8 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from qa import Assistant, Config
-from qa.index import article_store
+from qa.index import article_store, durability
 from qa.index.bm25 import MERGE_FACTOR
 from qa.index.durability import file_checksums
 from qa.index.versions import MANIFEST, current_version
@@ -26,7 +28,7 @@ def _inodes(version: Path) -> dict[str, int]:
 
 
 def test_an_add_links_the_article_segments_and_writes_only_its_own(
-    tmp_path: Path, config: Config, models: Models
+    tmp_path: Path, config: Config, models: Models, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -34,9 +36,15 @@ def test_an_add_links_the_article_segments_and_writes_only_its_own(
     index_dir = tmp_path / "index"
     assistant = Assistant.from_articles([first], index_dir=index_dir, config=config, models=models)
     before = _inodes(current_version(index_dir))
+    hashed: list[str] = []
+    reading = durability.sha256_file
+    monkeypatch.setattr(durability, "sha256_file", lambda path: (hashed.append(path.name), reading(path))[1])
     assistant.add([_article(src, "orchard", "Orchard\n\nThe orchard sold apples to the school.\n")], False)
     after = _inodes(current_version(index_dir))
     assert before.items() <= after.items() and len(after) == len(before) + 2  # linked; one new segment
+    assert hashed and not set(hashed) & set(before)  # the linked segments keep their recorded checksums
+    new = Assistant.load(index_dir, config, models)  # and those checksums hold
+    assert new.article("orchard").title == "Orchard"
     changed = _article(src, "harbour", "Harbour\n\nThe harbour master counted twelve trawlers on Monday.\n")
     assistant.add([changed], show_progress=False)
     for n in range(MERGE_FACTOR + 1):  # small segments are merged as they reach a size class

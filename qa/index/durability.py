@@ -21,6 +21,7 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
@@ -115,16 +116,34 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_checksums(folder: Path, exclude: tuple[str, ...] = ()) -> dict[str, str]:
-    """Return {relative POSIX path: SHA-256} for every file under ``folder``, flushing each to disk."""
+def file_checksums(
+    folder: Path,
+    exclude: tuple[str, ...] = (),
+    linked_from: Path | None = None,
+    known: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Return {relative POSIX path: SHA-256} for every file under ``folder``, flushing each to disk. A file
+    that is the same file (a hard link) as the one at its path under ``linked_from``, whose checksum is
+    ``known``, keeps that checksum: the segments a version links from the one before are not read again."""
     sums: dict[str, str] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
         if rel in exclude:
             continue
+        if known and rel in known and linked_from is not None and _same_inode(path, linked_from / rel):
+            sums[rel] = known[rel]
+            continue
         sums[rel] = sha256_file(path)
         _fsync_path(path)
     return sums
+
+
+def _same_inode(a: Path, b: Path) -> bool:
+    try:
+        x, y = a.stat(), b.stat()
+    except OSError:
+        return False
+    return (x.st_ino, x.st_dev) == (y.st_ino, y.st_dev)
 
 
 def verify_checksums(folder: Path, checksums: object, index_dir: str) -> None:

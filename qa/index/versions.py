@@ -64,11 +64,13 @@ def write_version(root: Path, write_files: Callable[[Path], dict[str, Any]]) -> 
     the checksums of those files are added to it. Returns the version and the manifest written.
     """
     version = f"v{time.time_ns()}"
+    current = read_current(root)
+    previous = root / current if current else None  # the version whose segments this one may link
     tmp = root / f".tmp-{version}"
     tmp.mkdir()
     try:
         manifest = {k: v for k, v in write_files(tmp).items() if k != CHECKSUMS}
-        manifest[CHECKSUMS] = file_checksums(tmp)
+        manifest[CHECKSUMS] = file_checksums(tmp, linked_from=previous, known=_checksums(previous))
         write_atomically(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
         if (tmp / BM25_DIR).is_dir():
             fsync_dir(tmp / BM25_DIR)
@@ -185,3 +187,12 @@ def check_manifest(manifest: dict[str, Any], config: Config, index_dir: str) -> 
         differences.pop("format_version", None)
     if differences:
         raise ManifestMismatchError(index_dir, differences)
+
+
+def _checksums(folder: Path | None) -> dict[str, str]:
+    """The checksums a version's manifest records ({} when there is none or it cannot be read)."""
+    try:
+        recorded = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))[CHECKSUMS] if folder else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
