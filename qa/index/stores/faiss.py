@@ -27,6 +27,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+import orjson
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
@@ -226,6 +227,16 @@ class IdMapFaissStore(FaissMapVectorStore):
 
     def keep_only_known(self, known: Callable[[str], bool]) -> None:
         """Nothing to do: FAISS lives in this process and holds only this index's passages."""
+
+    def persist(self, persist_path: str, fs: Any = None) -> None:
+        """Write the FAISS index to ``persist_path`` and the id map beside it, as JSON (serialised with
+        orjson: llama-index's ``json.dump`` took a quarter of a second at 41k passages)."""
+        faiss.write_index(self._faiss_index, persist_path)
+        id_map = {
+            "node_id_to_faiss_id_map": self._node_id_to_faiss_id_map,
+            "faiss_id_to_node_id_map": self._faiss_id_to_node_id_map,
+        }
+        (Path(persist_path).parent / ID_MAP).write_bytes(orjson.dumps(id_map, option=orjson.OPT_NON_STR_KEYS))
 
     def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
         """Add nodes (with embeddings) to FAISS; returns their node ids."""
