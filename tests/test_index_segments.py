@@ -88,3 +88,24 @@ def test_an_index_of_the_format_before_segments_is_read_and_turned_into_segments
     again = Assistant.load(index_dir, config, models)
     assert {a.doc_id for a in again.articles()} == {*articles, "orchard"}
     assert "friendly and cooperative" in again.ask(question).text
+
+
+def test_annotations_are_parsed_when_first_asked_for(seed_index_dir: Path) -> None:
+    version = current_version(seed_index_dir)
+    manifest = json.loads((version / MANIFEST).read_text())
+    _, notes, _ = article_store.read(version, manifest["articles"])
+    assert isinstance(notes, article_store.LazyNotes) and list(notes) == list(manifest["articles"])
+    doc_id = next(iter(notes))
+    line = notes.line(doc_id)  # as stored: nothing parsed
+    first = notes[doc_id]
+    assert notes[doc_id] is first and first.doc_id == doc_id and first.sentences
+    assert json.loads(line) == json.loads(notes.line(doc_id)) == first.to_json()
+    few = article_store.LazyNotes({"a": line, "b": line}, keep_parsed=1)
+    with pytest.raises(ValueError, match="is of"):  # an annotation stored under another article's id
+        few["a"]
+    few["c"] = first
+    assert few["c"] is first and set(few) == {"a", "b", "c"} and len(few) == 3
+    del few["a"]
+    assert "a" not in few and len(few) == 2
+    with pytest.raises(KeyError):
+        del few["a"]

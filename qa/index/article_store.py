@@ -16,8 +16,10 @@ they are, and their first new version writes every article as one segment.
 from __future__ import annotations
 
 import json
+import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,13 +86,13 @@ def write(
 
 def read(
     folder: Path, hashes: Mapping[str, str]
-) -> tuple[dict[str, Article], dict[str, ArticleNotes], list[ArticleSegment]]:
+) -> tuple[dict[str, Article], MutableMapping[str, ArticleNotes], list[ArticleSegment]]:
     """The live articles of a version folder (by ``hashes``, doc id → content hash), their annotations and
     the version's segments (``ValueError`` when an article of ``hashes`` is not stored)."""
     if not (folder / FOLDER / LISTING).is_file():
         return (*_read_single(folder), [])
     listing = json.loads((folder / FOLDER / LISTING).read_text(encoding="utf-8"))
-    found: dict[str, tuple[Article, ArticleNotes]] = {}
+    found: dict[str, tuple[Article, bytes]] = {}
     segments = []
     for name in listing["segments"]:
         ids = json.loads((folder / FOLDER / f"{name}.ids.json").read_text(encoding="utf-8"))
@@ -103,15 +105,70 @@ def read(
         with open(texts, "rb") as lines, open(annotations, "rb") as notes_lines:
             for keep, line, note in zip(wanted, lines, notes_lines, strict=True):
                 if keep:
-                    article, annotation = Article(**orjson.loads(line)), ArticleNotes.from_json(orjson.loads(note))
-                    if annotation.doc_id != article.doc_id:
-                        raise ValueError(f"segment {name}: the annotations do not follow the articles")
-                    found[article.doc_id] = (article, annotation)
+                    article = Article(**orjson.loads(line))
+                    found[article.doc_id] = (article, note)
     missing = [d for d in hashes if d not in found]
     if missing:
         raise ValueError(f"{len(missing)} article(s) of the manifest are not stored, e.g. {missing[0]!r}")
     order = list(hashes)  # indexing order, as the manifest keeps it
-    return {d: found[d][0] for d in order}, {d: found[d][1] for d in order}, segments
+    return {d: found[d][0] for d in order}, LazyNotes({d: found[d][1] for d in order}), segments
+
+
+class LazyNotes(MutableMapping[str, ArticleNotes]):
+    """Annotations by doc id, kept as their JSON lines and parsed when first asked for (the most recently
+    used ``keep_parsed`` stay parsed). Parsing every annotation was three quarters of loading an index; a
+    question reads those of the few articles its passages come from. Annotations set here stay parsed."""
+
+    def __init__(self, raw: dict[str, bytes], keep_parsed: int = 4096) -> None:
+        self._raw = raw
+        self._set: dict[str, ArticleNotes] = {}
+        self._parsed: OrderedDict[str, ArticleNotes] = OrderedDict()
+        self._keep = keep_parsed
+        self._lock = threading.Lock()
+
+    def __getitem__(self, doc_id: str) -> ArticleNotes:
+        if doc_id in self._set:
+            return self._set[doc_id]
+        with self._lock:
+            if doc_id in self._parsed:
+                self._parsed.move_to_end(doc_id)
+                return self._parsed[doc_id]
+        notes = ArticleNotes.from_json(orjson.loads(self._raw[doc_id]))
+        if notes.doc_id != doc_id:
+            raise ValueError(f"the annotation stored for {doc_id!r} is of {notes.doc_id!r}")
+        with self._lock:
+            self._parsed[doc_id] = notes
+            while len(self._parsed) > self._keep:
+                self._parsed.popitem(last=False)
+        return notes
+
+    def __setitem__(self, doc_id: str, notes: ArticleNotes) -> None:
+        with self._lock:
+            self._raw.pop(doc_id, None)
+            self._parsed.pop(doc_id, None)
+            self._set[doc_id] = notes
+
+    def __delitem__(self, doc_id: str) -> None:
+        with self._lock:
+            found = self._set.pop(doc_id, None) is not None
+            found = self._raw.pop(doc_id, None) is not None or found
+            self._parsed.pop(doc_id, None)
+        if not found:
+            raise KeyError(doc_id)
+
+    def line(self, doc_id: str) -> bytes:
+        """The annotation of ``doc_id`` as a JSON line, as stored (no parsing when it was not asked for)."""
+        raw = self._raw.get(doc_id)
+        return raw.rstrip(b"\n") + b"\n" if raw is not None else orjson.dumps(self[doc_id].to_json()) + b"\n"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._raw, *self._set])
+
+    def __len__(self) -> int:
+        return len(self._raw) + len(self._set)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._set or doc_id in self._raw
 
 
 def _files(name: str) -> tuple[str, str, str]:
@@ -128,7 +185,8 @@ def _write_segment(
             fh.write(json.dumps(article.to_dict(), ensure_ascii=False) + "\n")
     with open(target / annotations, "wb") as fh:
         for article in articles:
-            fh.write(orjson.dumps(notes[article.doc_id].to_json()) + b"\n")
+            d = article.doc_id
+            fh.write(notes.line(d) if isinstance(notes, LazyNotes) else orjson.dumps(notes[d].to_json()) + b"\n")
     held = {a.doc_id: hashes[a.doc_id] for a in articles}
     (target / ids).write_text(json.dumps({"doc_ids": list(held), "hashes": list(held.values())}), encoding="utf-8")
     return ArticleSegment(name, held)

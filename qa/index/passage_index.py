@@ -10,7 +10,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class PassageIndex:
         index: VectorStoreIndex,
         manifest: dict[str, Any],
         config: Config,
-        notes: dict[str, ArticleNotes],
+        notes: MutableMapping[str, ArticleNotes],
         bm25: BM25Index | None = None,
         version: str | None = None,
         segments: Sequence[article_store.ArticleSegment] = (),
