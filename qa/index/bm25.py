@@ -173,6 +173,8 @@ class BM25Index:
         self._documents = sum(len(s.ids) for s in self.segments)
         total = float(sum(float(s.lengths.sum()) for s in self.segments))
         self._average = total / self._documents if self._documents else 1.0
+        # each segment's deleted rows, found once rather than on every search
+        self._dead = [[s.row[p] for p in self.deleted if p in s.row] if self.deleted else [] for s in self.segments]
 
     @classmethod
     def build(cls, texts: Sequence[str], ids: Sequence[str]) -> BM25Index:
@@ -235,7 +237,7 @@ class BM25Index:
         words = tokens([query], self._stemmer)[0]
         idf = {w: _idf(sum(s.df(w) for s in self.segments), self._documents) for w in set(words)}
         found: list[tuple[float, int, int, str]] = []
-        for place, seg in enumerate(self.segments):
+        for place, (seg, dead) in enumerate(zip(self.segments, self._dead, strict=True)):
             scores = np.zeros(len(seg.ids), dtype=np.float32)
             norm = K1 * ((1 - B) + B * seg.lengths / self._average)
             for w in words:  # a repeated word counts again, as in bm25s
@@ -247,8 +249,7 @@ class BM25Index:
                 allowed = np.zeros(len(seg.ids), dtype=bool)
                 allowed[[seg.row[p] for p in only if p in seg.row]] = True
                 scores[~allowed] = 0.0
-            if self.deleted:
-                scores[[seg.row[p] for p in self.deleted if p in seg.row]] = 0.0
+            scores[dead] = 0.0
             rows = np.flatnonzero(scores > 0)
             if len(rows) > top_k:
                 rows = rows[np.argpartition(-scores[rows], top_k - 1)[:top_k]]

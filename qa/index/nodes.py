@@ -24,6 +24,7 @@ from llama_index.core.storage.kvstore import SimpleKVStore
 from tqdm.auto import tqdm
 
 from qa.config import Config
+from qa.index.stores.faiss import FAISS_FILE
 from qa.ingest.chunking import article_sentences, make_passages
 from qa.models import Embedder
 from qa.types import Article, ArticleNotes, Passage
@@ -66,7 +67,7 @@ def passage_embed_text(article: Article, passage: Passage) -> str:
     return f"{article.title}\n{passage.text}"
 
 
-DOCSTORE, INDEX_STORE, VECTOR_STORE = "docstore.json", "index_store.json", "default__vector_store.json"
+DOCSTORE, INDEX_STORE = "docstore.json", "index_store.json"
 ARTICLES_PER_ROUND = 16  # articles annotated while the round before them is embedded
 
 
@@ -182,7 +183,7 @@ def write_storage(folder: Path, index: Any) -> None:
     data = {"index_id": struct.index_id, "summary": struct.summary, "nodes_dict": struct.nodes_dict}
     stored = {"index_store/data": {struct.index_id: {"__type__": "vector_store", "__data__": data}}}
     (folder / INDEX_STORE).write_bytes(orjson.dumps(stored))
-    index.vector_store.persist(persist_path=str(folder / VECTOR_STORE))
+    index.vector_store.persist(persist_path=str(folder / FAISS_FILE))  # Milvus: writes nothing
 
 
 class MemoryIndexStore(SimpleIndexStore):

@@ -73,8 +73,12 @@ class PassageIndex:
     def _build_bm25(self) -> BM25Index:
         """BM25 over every passage, with its article's title and date."""
         nodes = list(self._index.docstore.docs.values())
-        texts = [passage_lexical_text(self._articles[n.metadata["doc_id"]], n.get_content()) for n in nodes]
+        texts = self._lexical_texts(nodes)
         return BM25Index.build(texts, [n.node_id for n in nodes])
+
+    def _lexical_texts(self, nodes: Sequence[Any]) -> list[str]:
+        """What BM25 indexes of each passage node: its article's title and date, then the passage."""
+        return [passage_lexical_text(self._articles[n.metadata["doc_id"]], n.get_content()) for n in nodes]
 
     # ---- building and persisting -------------------------------------------------
     @classmethod
@@ -155,8 +159,7 @@ class PassageIndex:
                 self._articles[article.doc_id] = article
                 hashes[article.doc_id] = content_hash(article.text)
             self._refresh_manifest()
-            texts = [passage_lexical_text(self._articles[n.metadata["doc_id"]], n.get_content()) for n in nodes]
-            self._bm25 = self._bm25.without(gone).added(texts, [n.node_id for n in nodes])
+            self._bm25 = self._bm25.without(gone).added(self._lexical_texts(nodes), [n.node_id for n in nodes])
             self._by_article = None
         return IndexUpdate(tuple(added), tuple(replaced), tuple(unchanged), tuple(duplicates), len(nodes))
 
@@ -235,7 +238,7 @@ class PassageIndex:
         log.info("Saved index to %s (version %s)", root, version)
 
     def _write_version(self, root: Path) -> str:
-        version, manifest = versions.write_version(root, self._write_files)
+        version, manifest = versions.write_version(root, self._write_files, self.version, self.manifest.get(CHECKSUMS))
         self.manifest[CHECKSUMS] = manifest[CHECKSUMS]
         self.version = version
         return version

@@ -32,7 +32,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +57,26 @@ CURRENT = "CURRENT"
 CHECKSUMS = "files"  # manifest key: {file: SHA-256} of every other file of the version
 
 
-def write_version(root: Path, write_files: Callable[[Path], dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+def write_version(
+    root: Path,
+    write_files: Callable[[Path], dict[str, Any]],
+    previous_version: str | None = None,
+    previous_checksums: Mapping[str, str] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Write a new version into ``root`` (whose write lock the caller holds) and make it current.
 
     ``write_files(folder)`` writes the version's files into ``folder`` and returns its manifest;
-    the checksums of those files are added to it. Returns the version and the manifest written.
+    the checksums of those files are added to it: a file linked from ``previous_version`` (the
+    version the writer read, whose manifest recorded ``previous_checksums``) keeps its recorded one.
+    Returns the version and the manifest written.
     """
     version = f"v{time.time_ns()}"
-    current = read_current(root)
-    previous = root / current if current else None  # the version whose segments this one may link
+    previous = root / previous_version if previous_version else None
     tmp = root / f".tmp-{version}"
     tmp.mkdir()
     try:
         manifest = {k: v for k, v in write_files(tmp).items() if k != CHECKSUMS}
-        manifest[CHECKSUMS] = file_checksums(tmp, linked_from=previous, known=_checksums(previous))
+        manifest[CHECKSUMS] = file_checksums(tmp, linked_from=previous, known=previous_checksums)
         write_atomically(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
         if (tmp / BM25_DIR).is_dir():
             fsync_dir(tmp / BM25_DIR)
@@ -187,12 +193,3 @@ def check_manifest(manifest: dict[str, Any], config: Config, index_dir: str) -> 
         differences.pop("format_version", None)
     if differences:
         raise ManifestMismatchError(index_dir, differences)
-
-
-def _checksums(folder: Path | None) -> dict[str, str]:
-    """The checksums a version's manifest records ({} when there is none or it cannot be read)."""
-    try:
-        recorded = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))[CHECKSUMS] if folder else {}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return recorded if isinstance(recorded, dict) else {}
