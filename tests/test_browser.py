@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from .conftest import ROOT
 from .ui_server import running_app
@@ -89,6 +89,20 @@ def ask(page: Page, question: str) -> str:
     raise AssertionError(f"no answer to {question!r} within {ANSWER_TIMEOUT_MS} ms: {last!r}")
 
 
+def type_into_new_field(field: Locator, text: str, tries: int = 5) -> None:
+    """Type ``text`` into a field of a panel just opened. Opening the Filters panel mounts its fields, and a
+    value typed within the first tenth of a second or so (seen under load) is reset by that mounting; a
+    person starts typing later. So type, and type again until the field keeps it."""
+    for _ in range(tries):
+        field.fill(text)
+        field.press("Tab")
+        try:
+            expect(field).to_have_value(text, timeout=1000)
+            return
+        except AssertionError:
+            continue
+
+
 def upload(page: Page, path: Path) -> None:
     page.get_by_role("tab", name="Library").click()
     page.locator("#qa-upload input[type=file]").set_input_files(str(path))
@@ -156,8 +170,7 @@ def test_asked_as_of_a_day_before_the_article_the_page_says_the_articles_do_not_
     page = watched.page
     page.get_by_text("Filters").click()
     as_of = page.locator("#qa-as-of input")
-    as_of.fill("2021-08-15")  # the seed is dated 2021-08-16
-    as_of.press("Tab")
+    type_into_new_field(as_of, "2021-08-15")  # the seed is dated 2021-08-16
     expect(as_of).to_have_value("2021-08-15")
     assert "do not answer" in ask(page, "What did China say about the Taliban?")
     as_of.fill("today")
