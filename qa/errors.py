@@ -32,6 +32,20 @@ class ManifestMismatchError(QAError):
         self.differences = differences
 
 
+class OldFormatError(ManifestMismatchError):
+    """The persisted index was written in an older format, which ``qa migrate`` converts."""
+
+    def __init__(self, index_dir: str, found: object) -> None:
+        QAError.__init__(
+            self,
+            f"The index in {index_dir!r} was written in format {found!r}, which this version no longer reads. "
+            f"Convert it (nothing is embedded again): `qa migrate --index {index_dir}`; "
+            f"or rebuild it: `qa index PATH... --index {index_dir} --rebuild`.",
+        )
+        self.index_dir = index_dir
+        self.differences = {"format_version": (found, None)}
+
+
 class CorruptIndexError(QAError):
     """The index folder exists but its files cannot be read."""
 

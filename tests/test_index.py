@@ -42,7 +42,7 @@ print(json.dumps({"answer": answer.to_dict(), "embedded": assistant.models.embed
 def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> None:
     folder = current_version(seed_index_dir)
     manifest = json.loads((folder / MANIFEST).read_text())
-    assert manifest["format_version"] == FORMAT_VERSION == 3
+    assert manifest["format_version"] == FORMAT_VERSION == 4
     assert manifest["embed_model"] == config.embed_model
     assert manifest["dimension"] == 384
     assert manifest["chunk_words"] == config.chunk_words
@@ -51,10 +51,12 @@ def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> N
     # a SHA-256 for every other file of the version, FAISS and BM25 included
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     assert set(manifest["files"]) == files
-    assert {"default__vector_store.json", "docstore.json", "articles/segments.json", "bm25/segments.json"} <= files
+    assert {"default__vector_store.json", "articles/segments.json", "bm25/segments.json"} <= files
+    assert not {"docstore.json", "index_store.json", "id_map.json"} & files  # the passages are in the segments
     assert any(f.startswith("bm25/") and f.endswith(".npz") for f in files)  # BM25's one segment
     assert any(f.startswith("articles/") and f.endswith(".notes.jsonl") for f in files)  # the annotations
-    assert manifest["files"]["docstore.json"] == hashlib.sha256((folder / "docstore.json").read_bytes()).hexdigest()
+    spans = next(f for f in files if f.endswith(".passages.jsonl"))  # the passages' spans
+    assert manifest["files"][spans] == hashlib.sha256((folder / spans).read_bytes()).hexdigest()
 
 
 def test_load_in_fresh_process_gives_same_answer_without_embedding_corpus(
@@ -92,7 +94,7 @@ def test_an_index_of_the_format_before_annotations_is_refused_with_the_rebuild_c
     with pytest.raises(ManifestMismatchError) as err:
         Assistant.load(index_copy)
     message = str(err.value)
-    assert "format_version: index has 1, configuration has 3" in message
+    assert "format_version: index has 1, configuration has 4" in message
     assert f"qa index PATH... --index {index_copy} --rebuild" in message
 
 
@@ -118,11 +120,11 @@ def _truncate(path: Path) -> None:
 # (damage done to a file of the live version, what the error must name)
 DAMAGE = {
     "FAISS vector flipped": (lambda v: _flip_byte(v / "default__vector_store.json", 0.9), "default__vector_store"),
-    "docstore torn": (lambda v: _truncate(v / "docstore.json"), "docstore.json is damaged"),
+    "passage spans torn": (lambda v: _truncate(next((v / "articles").glob("*.passages.jsonl"))), ".jsonl is damaged"),
     "article text edited": (lambda v: _edit(next((v / "articles").glob("*[0-9a-f].jsonl"))), ".jsonl is damaged"),
     "BM25 file deleted": (lambda v: (v / "bm25" / "segments.json").unlink(), "bm25/segments.json is missing"),
     "BM25 segment torn": (lambda v: _truncate(next((v / "bm25").glob("*.npz"))), ".npz is damaged"),
-    "id map torn": (lambda v: _truncate(v / "id_map.json"), "id_map.json is damaged"),
+    "segment ids torn": (lambda v: _truncate(next((v / "articles").glob("*.ids.json"))), ".ids.json is damaged"),
     "manifest torn": (lambda v: _truncate(v / MANIFEST), "manifest.json unreadable"),
     "manifest deleted": (lambda v: (v / MANIFEST).unlink(), "manifest.json is missing"),
     "CURRENT points outside": (lambda v: (v.parent / "CURRENT").write_text("../../etc"), "CURRENT names"),
@@ -345,7 +347,7 @@ def test_cli_names_the_lock_holder_and_a_dead_holders_lock_is_taken_over(
 # SIGKILLs itself there (or, for "timed", the test kills it after a delay).
 KILLED_WRITER = """
 import os, shutil, signal, sys
-import qa.index.passage_index, qa.index.versions, qa.models
+import qa.index.article_store, qa.index.versions, qa.models
 from qa import Assistant
 
 op, index_dir, arg, point = sys.argv[1:5]
@@ -379,7 +381,7 @@ paused = []
 named = lambda name: (lambda path, *rest: os.path.basename(path) == name)
 POINTS = {
     "embedding": lambda: wrap(qa.models.Embedder, "encode", after=lambda *a: True),
-    "half-written": lambda: wrap(qa.index.passage_index, "write_storage", after=lambda *a: True),
+    "half-written": lambda: wrap(qa.index.article_store, "write", after=lambda *a: True),
     "unrenamed": lambda: wrap(qa.index.versions, "write_atomically", after=named("manifest.json")),
     "before-current": lambda: wrap(os, "replace", before=lambda *a: len(a) > 1 and named("CURRENT")(a[1])),
     "after-current": lambda: wrap(qa.index.versions, "remove_old_versions", before=lambda *a: True),

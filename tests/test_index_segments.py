@@ -1,5 +1,5 @@
-"""Writes that cost what they change: a new version links the article and BM25 segments of the one before,
-and an index of the format before segments is read and turned into segments by its next write."""
+"""Writes that cost what they change: a new version links the article and BM25 segments of the one before;
+loading reads where the records are, not the records; `qa migrate` converts an index of formats 2 and 3."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ import json
 import shutil
 from pathlib import Path
 
+import faiss
+import orjson
 import pytest
+from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from qa import Assistant, Config
+from qa.errors import OldFormatError, QAError
 from qa.index import article_store, durability
 from qa.index.bm25 import MERGE_FACTOR
 from qa.index.durability import file_checksums
+from qa.index.migrate import migrate
+from qa.index.passage_table import passage_node
+from qa.index.records import LazyRecords, SegmentFile
+from qa.index.stores.faiss import FAISS_FILE, stored_vectors
 from qa.index.versions import MANIFEST, current_version
 from qa.models import Models
 
@@ -41,7 +49,7 @@ def test_an_add_links_the_article_segments_and_writes_only_its_own(
     monkeypatch.setattr(durability, "sha256_file", lambda path: (hashed.append(path.name), reading(path))[1])
     assistant.add([_article(src, "orchard", "Orchard\n\nThe orchard sold apples to the school.\n")], False)
     after = _inodes(current_version(index_dir))
-    assert before.items() <= after.items() and len(after) == len(before) + 2  # linked; one new segment
+    assert before.items() <= after.items() and len(after) == len(before) + 3  # linked; one new segment
     assert hashed and not set(hashed) & set(before)  # the linked segments keep their recorded checksums
     new = Assistant.load(index_dir, config, models)  # and those checksums hold
     assert new.article("orchard").title == "Orchard"
@@ -58,54 +66,118 @@ def test_an_add_links_the_article_segments_and_writes_only_its_own(
     assert "twelve" in reloaded.ask("How many trawlers did the harbour master count?").text
 
 
-def test_an_index_of_the_format_before_segments_is_read_and_turned_into_segments(
-    tmp_path: Path, seed_index_dir: Path, config: Config, models: Models
-) -> None:
-    index_dir = tmp_path / "index"
-    shutil.copytree(seed_index_dir, index_dir)
-    version = current_version(index_dir)
+def _downgrade(version: Path, to_format: int, reversed_ids: bool = False) -> None:
+    """Rewrite a version as format 3 (or 2) wrote it: every passage in llama-index's JSON docstore, the FAISS
+    ids in id_map.json, segments without passages (format 2: one articles.jsonl and annotations.jsonl, and
+    bm25s's files instead of BM25 segments). ``reversed_ids``: the passages' FAISS ids in reverse order."""
     manifest = json.loads((version / MANIFEST).read_text())
-    articles, notes, _ = article_store.read(version, manifest["articles"])
-    with open(version / article_store.ARTICLES, "w", encoding="utf-8") as fh:  # the layout of format 2
-        fh.writelines(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in articles.values())
-    with open(version / article_store.ANNOTATIONS, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(n.to_json()) + "\n" for n in notes.values())
-    shutil.rmtree(version / "articles")
-    shutil.rmtree(version / "bm25")
-    manifest["format_version"] = 2
+    stored = article_store.read(version, manifest["articles"])
+    table = stored.passages
+    nodes = []
+    for doc_id in manifest["articles"]:
+        for position, (start, end, sentences) in enumerate(table.spans[doc_id]):
+            text = stored.articles[doc_id].text[start:end]
+            nodes.append(passage_node(f"{doc_id}::{position}", doc_id, position, start, end, sentences, text))
+    docstore = SimpleDocumentStore()
+    docstore.add_documents(nodes)
+    (version / "docstore.json").write_bytes(orjson.dumps(docstore.to_dict()))
+    (version / "index_store.json").write_text(json.dumps({"index_store/data": {}}))
+    index = faiss.read_index(str(version / FAISS_FILE))
+    ids, vectors = stored_vectors(index)
+    node_ids = [table.node_id(int(i)) for i in ids]
+    if reversed_ids:
+        ids = ids[::-1].copy()
+    renumbered = faiss.IndexIDMap2(faiss.IndexFlatIP(index.d))
+    renumbered.add_with_ids(vectors, ids)
+    faiss.write_index(renumbered, str(version / FAISS_FILE))
+    id_map = {"node_id_to_faiss_id_map": dict(zip(node_ids, ids.tolist(), strict=True))}
+    id_map["faiss_id_to_node_id_map"] = {str(i): n for n, i in id_map["node_id_to_faiss_id_map"].items()}
+    (version / "id_map.json").write_text(json.dumps(id_map))
+    listing = json.loads((version / "articles" / "segments.json").read_text())
+    for name in listing["segments"]:
+        (version / "articles" / f"{name}.passages.jsonl").unlink()
+        ids_file = version / "articles" / f"{name}.ids.json"
+        held = json.loads(ids_file.read_text())
+        ids_file.write_text(json.dumps({"doc_ids": held["doc_ids"], "hashes": held["hashes"]}))
+    if to_format == 2:
+        with open(version / "articles.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in stored.articles.values())
+        with open(version / "annotations.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(stored.notes[d].to_json()) + "\n" for d in stored.articles)
+        shutil.rmtree(version / "articles")
+        shutil.rmtree(version / "bm25")
+    manifest["format_version"] = to_format
     manifest["files"] = file_checksums(version, exclude=(MANIFEST,))
     (version / MANIFEST).write_text(json.dumps(manifest))
 
-    old = Assistant.load(index_dir, config, models)
-    question = "What did China say about the Taliban?"
-    assert old.ask(question).text == Assistant.load(seed_index_dir, config, models).ask(question).text
+
+@pytest.mark.parametrize(("to_format", "reversed_ids"), [(3, False), (3, True), (2, False)])
+def test_an_index_of_an_older_format_is_refused_and_converted_by_qa_migrate(
+    tmp_path: Path, seed_index_dir: Path, config: Config, models: Models, to_format: int, reversed_ids: bool
+) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_index_dir, index_dir)
     src = tmp_path / "src"
     src.mkdir()
-    old.add([_article(src, "orchard", "Orchard\n\nThe orchard sold apples to the school.\n")], False)
+    seeded = Assistant.load(index_dir, config, models)
+    seeded.add([_article(src, "orchard", "Orchard\n\nThe orchard sold apples to the school on Sunday.\n")], False)
+    question = "What did China say about the Taliban?"
+    expected = seeded.ask(question)
+    _downgrade(current_version(index_dir), to_format, reversed_ids)
+
+    with pytest.raises(OldFormatError) as err:
+        Assistant.load(index_dir, config, models)
+    assert f"qa migrate --index {index_dir}" in str(err.value) and "--rebuild" in str(err.value)
+    done = migrate(index_dir, config)
+    assert (done.from_format, done.articles, done.renumbered) == (to_format, 2, reversed_ids)
     new = current_version(index_dir)
-    assert json.loads((new / MANIFEST).read_text())["format_version"] == 3
-    assert (new / "articles" / "segments.json").is_file() and not (new / article_store.ARTICLES).exists()
+    assert json.loads((new / MANIFEST).read_text())["format_version"] == 4
+    assert not {"docstore.json", "id_map.json", "articles.jsonl"} & {p.name for p in new.iterdir()}
     again = Assistant.load(index_dir, config, models)
-    assert {a.doc_id for a in again.articles()} == {*articles, "orchard"}
-    assert "friendly and cooperative" in again.ask(question).text
+    answer = again.ask(question)
+    assert answer.text == expected.text and answer.citations == expected.citations
+    assert "apples" in again.ask("What did the orchard sell?").text
+    again.add([_article(src, "harbour", "Harbour\n\nThe harbour master counted nine trawlers on Friday.\n")], False)
+    assert "nine" in Assistant.load(index_dir, config, models).ask("How many trawlers were counted?").text
+    with pytest.raises(QAError, match="already in format 4"):
+        migrate(index_dir, config)
 
 
-def test_annotations_are_parsed_when_first_asked_for(seed_index_dir: Path) -> None:
+def test_records_are_read_when_first_asked_for(seed_index_dir: Path) -> None:
     version = current_version(seed_index_dir)
     manifest = json.loads((version / MANIFEST).read_text())
-    _, notes, _ = article_store.read(version, manifest["articles"])
-    assert isinstance(notes, article_store.LazyNotes) and list(notes) == list(manifest["articles"])
+    notes = article_store.read(version, manifest["articles"]).notes
+    assert isinstance(notes, LazyRecords) and list(notes) == list(manifest["articles"])
     doc_id = next(iter(notes))
     line = notes.line(doc_id)  # as stored: nothing parsed
     first = notes[doc_id]
     assert notes[doc_id] is first and first.doc_id == doc_id and first.sentences
     assert json.loads(line) == json.loads(notes.line(doc_id)) == first.to_json()
-    few = article_store.LazyNotes({"a": line, "b": line}, keep_parsed=1)
-    with pytest.raises(ValueError, match="is of"):  # an annotation stored under another article's id
-        few["a"]
+    few = article_store.new_notes()
+    few.locate("a", SegmentFile(next((version / "articles").glob("*.notes.jsonl"))), 0, len(line))
     few["c"] = first
-    assert few["c"] is first and set(few) == {"a", "b", "c"} and len(few) == 3
+    assert few["c"] is first and few["a"] == first and set(few) == {"a", "c"} and len(few) == 2
     del few["a"]
-    assert "a" not in few and len(few) == 2
+    assert "a" not in few and len(few) == 1
     with pytest.raises(KeyError):
         del few["a"]
+
+
+def test_a_loaded_index_reads_its_records_after_another_writer_deleted_its_version(
+    tmp_path: Path, seed_index_dir: Path, config: Config, models: Models
+) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_index_dir, index_dir)
+    reader = Assistant.load(index_dir, config, models)  # nothing of its annotations or passages read yet
+    first_version = current_version(index_dir)
+    writer = Assistant.load(index_dir, config, models)
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in range(MERGE_FACTOR + 1):  # merges rewrite the seed's segment into a new one
+        writer.add([_article(src, f"note{n}", f"Note {n}\n\nCouncil note {n} was filed on Tuesday.\n")], False)
+    assert not first_version.exists()
+    question = "What did China say about the Taliban?"
+    answer = reader.ask(question)
+    assert answer.text == writer.ask(question).text and answer.citations
+    for c in answer.citations:
+        assert reader.article(c.doc_id).text[c.start : c.end] == c.quote

@@ -1,5 +1,5 @@
 """Passages as llama-index sees them: nodes with their embeddings, the embedding adapter, and the
-docstore and index structure read from a version folder.
+storage (docstore over the passage table, index structure, vector store) a vector index is made on.
 """
 
 from __future__ import annotations
@@ -8,23 +8,19 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
-from llama_index.core import StorageContext
+from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.data_structs import IndexDict
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-from llama_index.core.storage.docstore import SimpleDocumentStore
+from llama_index.core.schema import TextNode
 from llama_index.core.storage.index_store import SimpleIndexStore
-from llama_index.core.storage.kvstore import SimpleKVStore
 from tqdm.auto import tqdm
 
 from qa.config import Config
-from qa.index.stores.faiss import FAISS_FILE
+from qa.index.passage_table import PassageDocstore, PassageIds, PassageTable, passage_node
 from qa.ingest.chunking import article_sentences, make_passages
 from qa.models import Embedder
 from qa.types import Article, ArticleNotes, Passage
@@ -67,7 +63,6 @@ def passage_embed_text(article: Article, passage: Passage) -> str:
     return f"{article.title}\n{passage.text}"
 
 
-DOCSTORE, INDEX_STORE = "docstore.json", "index_store.json"
 ARTICLES_PER_ROUND = 16  # articles annotated while the round before them is embedded
 
 
@@ -127,20 +122,9 @@ def _embedded(
 
 
 def to_node(passage: Passage) -> TextNode:
-    keys = ["doc_id", "position", "start", "end", "sentences"]
-    return TextNode(
-        id_=passage.passage_id,
-        text=passage.text,
-        metadata={
-            "doc_id": passage.doc_id,
-            "position": passage.position,
-            "start": passage.start,
-            "end": passage.end,
-            "sentences": [[s.start, s.end] for s in passage.sentences],
-        },
-        excluded_embed_metadata_keys=keys,
-        excluded_llm_metadata_keys=keys,
-        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=passage.doc_id)},
+    spans = [[s.start, s.end] for s in passage.sentences]
+    return passage_node(
+        passage.passage_id, passage.doc_id, passage.position, passage.start, passage.end, spans, passage.text
     )
 
 
@@ -155,40 +139,31 @@ def _embed_by_length(embedder: Embedder, texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def read_storage(folder: Path, vector_store: Any) -> tuple[StorageContext, IndexDict]:
-    """llama-index's docstore and index store of a version folder, and its vector index's structure.
-
-    The same files ``StorageContext.from_defaults(persist_dir=...)`` and
-    ``load_index_from_storage`` read, parsed with orjson, and the structure (a map of 20k
-    passage ids for 1,663 articles) built directly rather than through dataclasses-json:
-    about a second less of cold start on that index.
-    """
-    docstore = SimpleDocumentStore(SimpleKVStore(orjson.loads((folder / DOCSTORE).read_bytes())))
-    stored = orjson.loads((folder / INDEX_STORE).read_bytes())
-    structs = list(stored.get("index_store/data", {}).values())
-    if len(structs) != 1 or structs[0].get("__type__") != "vector_store":
-        raise ValueError("index_store.json does not hold exactly one vector index")
-    data = structs[0]["__data__"]
-    data = orjson.loads(data) if isinstance(data, str) else data
-    struct = IndexDict(index_id=data["index_id"], summary=data.get("summary"), nodes_dict=dict(data["nodes_dict"]))
-    storage = StorageContext.from_defaults(docstore=docstore, index_store=MemoryIndexStore(), vector_store=vector_store)
-    return storage, struct
-
-
-def write_storage(folder: Path, index: Any) -> None:
-    """Write a vector index's docstore, structure and vectors into ``folder`` as ``read_storage`` reads them,
-    serialised with orjson (llama-index's own ``persist`` took 1.1 s of a write at 3,000 articles)."""
-    (folder / DOCSTORE).write_bytes(orjson.dumps(index.docstore.to_dict()))
-    struct = index.index_struct
-    data = {"index_id": struct.index_id, "summary": struct.summary, "nodes_dict": struct.nodes_dict}
-    stored = {"index_store/data": {struct.index_id: {"__type__": "vector_store", "__data__": data}}}
-    (folder / INDEX_STORE).write_bytes(orjson.dumps(stored))
-    index.vector_store.persist(persist_path=str(folder / FAISS_FILE))  # Milvus: writes nothing
+def vector_index(
+    vector_store: Any, table: PassageTable, text: Callable[[str], str], embed_model: BaseEmbedding, index_id: str
+) -> VectorStoreIndex:
+    """llama-index's vector index over ``vector_store``, its docstore and node map made from ``table``
+    (``text(doc_id)``: an article's text, which passage nodes are cut from). No passage is read here."""
+    if hasattr(vector_store, "use_ids"):
+        vector_store.use_ids(table)
+    vector_store.keep_only_known(table.__contains__)
+    struct = IndexDict(index_id=index_id)
+    struct.nodes_dict = PassageIds(table)  # type: ignore[assignment]
+    storage = StorageContext.from_defaults(
+        docstore=PassageDocstore(table, text), index_store=MemoryIndexStore(), vector_store=vector_store
+    )
+    return VectorStoreIndex(
+        index_struct=struct,
+        storage_context=storage,
+        embed_model=embed_model,
+        store_nodes_override=True,
+        transformations=[embed_model],  # passages come chunked: no default splitter (nor its tokenizer)
+    )
 
 
 class MemoryIndexStore(SimpleIndexStore):
     """An index store that keeps its index structures as objects: llama-index's serialises the whole
-    structure to JSON on every insert (half a second at 3,000 articles); ``write_storage`` writes it once."""
+    structure to JSON on every insert (half a second at 3,000 articles); the passage table is stored instead."""
 
     def __init__(self) -> None:
         super().__init__()

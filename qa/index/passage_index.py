@@ -1,6 +1,7 @@
 """The passage index: articles, their passages, BM25, and the passage vectors in FAISS or Milvus
 through llama-index (``qa.index.stores``), read from and written to the index folder's versions
-(``qa.index.versions``). Loading checks the checksums, reads the files and never embeds anything.
+(``qa.index.versions``). Loading checks the checksums and reads where things are; annotations and
+passages are read when a search needs them (``qa.index.article_store``). Nothing is embedded at load.
 """
 
 from __future__ import annotations
@@ -10,27 +11,31 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from llama_index.core import Settings, StorageContext, VectorStoreIndex
+from llama_index.core import Settings
 from llama_index.core.retrievers import VectorIndexRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from qa.config import Config
 from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, UnknownArticleError
 from qa.index import article_store, stores, versions
-from qa.index.bm25 import SEGMENTS as BM25_SEGMENTS
+from qa.index.article_store import Stored
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
-from qa.index.nodes import LlamaIndexEmbedding, MemoryIndexStore, annotated_nodes, read_storage, write_storage
+from qa.index.nodes import LlamaIndexEmbedding, annotated_nodes, vector_index
+from qa.index.passage_table import PassageTable
+from qa.index.stores.faiss import FAISS_FILE
 from qa.index.versions import BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
 from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
 from qa.models import Embedder
 from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate, Passage
+
+INDEX_ID = "passages"  # the id of llama-index's structure for the passage vectors
 
 log = logging.getLogger(__name__)
 
@@ -49,36 +54,43 @@ class PassageIndex:
 
     def __init__(
         self,
-        articles: dict[str, Article],
-        index: VectorStoreIndex,
+        stored: Stored,
+        vector_store: Any,
         manifest: dict[str, Any],
         config: Config,
-        notes: MutableMapping[str, ArticleNotes],
-        bm25: BM25Index | None = None,
+        get_embedder: Callable[[], Embedder],
+        bm25: BM25Index,
         version: str | None = None,
-        segments: Sequence[article_store.ArticleSegment] = (),
     ) -> None:
-        self._articles = articles
-        self._notes = notes  # each article's annotation: sentences, entities, speakers
-        self._index = index
+        self._stored = stored  # articles, annotations, passages and the segments they were read from
+        self._articles = stored.articles
+        self._notes = stored.notes  # each article's annotation: sentences, entities, speakers
+        self._passages = stored.passages
+        embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
+        self._index = vector_index(vector_store, self._passages, self._text, embed_model, INDEX_ID)
         self._config = config  # what sizes and searches the vector index
         self.manifest = manifest
         self.version = version  # the version folder this index was read from or last written to
-        self._segments = list(segments)  # the article segments of that version
         self._lock = threading.RLock()  # searches never see a half-applied update
-        self._bm25 = bm25 if bm25 is not None else self._build_bm25()
-        self._by_article: dict[str, list[str]] | None = None  # each article's passage ids, after the last write
-        index.vector_store.keep_only_known(index.index_struct.nodes_dict.__contains__)
+        self._bm25 = bm25
 
-    def _build_bm25(self) -> BM25Index:
-        """BM25 over every passage, with its article's title and date."""
-        nodes = list(self._index.docstore.docs.values())
-        texts = self._lexical_texts(nodes)
-        return BM25Index.build(texts, [n.node_id for n in nodes])
+    def _text(self, doc_id: str) -> str:
+        return self._articles[doc_id].text
 
     def _lexical_texts(self, nodes: Sequence[Any]) -> list[str]:
         """What BM25 indexes of each passage node: its article's title and date, then the passage."""
         return [passage_lexical_text(self._articles[n.metadata["doc_id"]], n.get_content()) for n in nodes]
+
+    def _record(self, articles: Sequence[Article], nodes: Sequence[Any]) -> None:
+        """Put new articles and their passages (nodes, in order) in the table; their nodes then go into
+        the vector index under the vector ids the table gives them."""
+        spans: dict[str, list[list[Any]]] = {a.doc_id: [] for a in articles}
+        for node in nodes:
+            meta = node.metadata
+            spans[meta["doc_id"]].append([meta["start"], meta["end"], meta["sentences"]])
+        for article in articles:
+            self._articles[article.doc_id] = article
+            self._passages.add(article.doc_id, spans[article.doc_id])
 
     # ---- building and persisting -------------------------------------------------
     @classmethod
@@ -99,16 +111,9 @@ class PassageIndex:
         if vector_store is None:  # FAISS: the kind for this many vectors (IVF trained on them)
             vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32).reshape(-1, embedder.dimension)
             vector_store = stores.new_store(store, embedder.dimension, config, vectors)
-        storage = StorageContext.from_defaults(vector_store=vector_store, index_store=MemoryIndexStore())
-        embed_model = LlamaIndexEmbedding(lambda: embedder, config.embed_model)
-        # The docstore keeps every passage even when the vector store keeps text too (Milvus).
-        index = VectorStoreIndex(
-            nodes,
-            storage_context=storage,
-            embed_model=embed_model,
-            store_nodes_override=True,
-            transformations=[embed_model],  # passages come chunked: no default splitter (nor its tokenizer)
-        )
+        stored = Stored({}, article_store.new_notes(), PassageTable(article_store.new_spans(), {}), [])
+        for doc_id, annotation in notes.items():
+            stored.notes[doc_id] = annotation
         manifest = {
             "format_version": FORMAT_VERSION,
             **versions.manifest_settings(config),
@@ -116,10 +121,16 @@ class PassageIndex:
             "dimension": embedder.dimension,
             "passages": len(nodes),
             "articles": {a.doc_id: content_hash(a.text) for a in articles},
-            "vector_index": vector_store.describe(),
             "built_at": _now(),
         }
-        return cls({a.doc_id: a for a in articles}, index, manifest, config, notes)
+        by_id = {a.doc_id: a for a in articles}
+        texts = [passage_lexical_text(by_id[n.metadata["doc_id"]], n.get_content()) for n in nodes]
+        bm25 = BM25Index.build(texts, [n.node_id for n in nodes])
+        index = cls(stored, vector_store, manifest, config, lambda: embedder, bm25)
+        index._record(articles, nodes)
+        index._index.insert_nodes(nodes)  # under the passage table's vector ids; the docstore keeps nothing
+        index._refresh_manifest()
+        return index
 
     def update(
         self,
@@ -152,19 +163,18 @@ class PassageIndex:
             gone = self._delete(replaced) if replaced else []
             notes, nodes = annotated_nodes(fresh, config, embedder, annotator, show_progress)
             self._notes.update(notes)
+            self._record(fresh, nodes)
             self._index.insert_nodes(nodes)
             self._config = config
             self._index.vector_store.fit(config)
             for article in fresh:
-                self._articles[article.doc_id] = article
                 hashes[article.doc_id] = content_hash(article.text)
             self._refresh_manifest()
             self._bm25 = self._bm25.without(gone).added(self._lexical_texts(nodes), [n.node_id for n in nodes])
-            self._by_article = None
         return IndexUpdate(tuple(added), tuple(replaced), tuple(unchanged), tuple(duplicates), len(nodes))
 
     def remove(self, doc_ids: Sequence[str]) -> list[str]:
-        """Delete articles and their passages from the vector store, the docstore and the article store.
+        """Delete articles and their passages from the vector store, BM25 and the article store.
 
         Raises ``UnknownArticleError`` naming the ids that are not in the index (nothing is removed then).
         """
@@ -176,27 +186,21 @@ class PassageIndex:
             self._index.vector_store.fit(self._config)
             self._refresh_manifest()
             self._bm25 = self._bm25.without(gone)
-            self._by_article = None
         return list(doc_ids)
 
     def _delete(self, doc_ids: list[str]) -> list[str]:
         """Delete articles and their passages (returns the passage ids) from everything but BM25."""
-        docstore = self._index.docstore
-        node_ids: list[str] = []
+        node_ids = self.node_ids(doc_ids)
+        self._index.delete_nodes(node_ids, delete_from_docstore=True)  # the vectors, while the table has them
         for doc_id in doc_ids:
-            info = docstore.get_ref_doc_info(doc_id)
-            if info is not None:
-                node_ids.extend(info.node_ids)
-        self._index.delete_nodes(node_ids, delete_from_docstore=True)
-        for doc_id in doc_ids:
-            docstore.delete_ref_doc(doc_id, raise_error=False)
+            self._passages.remove(doc_id)
             self._articles.pop(doc_id, None)
             self._notes.pop(doc_id, None)
             self.manifest["articles"].pop(doc_id, None)
         return node_ids
 
     def _refresh_manifest(self) -> None:
-        self.manifest["passages"] = len(self._index.index_struct.nodes_dict)
+        self.manifest["passages"] = self._passages.passages
         self.manifest["vector_index"] = self._index.vector_store.describe()
         self.manifest["updated_at"] = _now()
 
@@ -234,6 +238,8 @@ class PassageIndex:
             self._check_unchanged(root)
             replaced = versions.recorded_store(root)
             version = self._write_version(root)
+            for segment in self._stored.segments:  # records written now are read from their files from now on
+                article_store.locate(segment, self._stored)
         stores.drop_replaced(replaced, self.store)
         log.info("Saved index to %s (version %s)", root, version)
 
@@ -244,14 +250,13 @@ class PassageIndex:
         return version
 
     def _write_files(self, folder: Path) -> dict[str, Any]:
-        """Write the docstore, vectors, BM25 and articles into ``folder``; returns the manifest."""
+        """Write the vectors, BM25 and articles into ``folder``; returns the manifest."""
         with self._lock:
-            write_storage(folder, self._index)
+            self._index.vector_store.persist(persist_path=str(folder / FAISS_FILE))  # Milvus: writes nothing
             previous = folder.parent / self.version if self.version else None
             self._bm25.save(folder / BM25_DIR, previous / BM25_DIR if previous else None)
-            self.manifest["format_version"] = FORMAT_VERSION  # an index read in format 2 is written in 3
             hashes = self.manifest["articles"]
-            self._segments = article_store.write(folder, self._articles, self._notes, hashes, self._segments, previous)
+            self._stored.segments = article_store.write(folder, self._stored, hashes, previous)
             return dict(self.manifest)
 
     # ---- loading -------------------------------------------------------------------
@@ -293,28 +298,14 @@ class PassageIndex:
             vector_store = stores.open_store(
                 store, folder, int(manifest["dimension"]), int(manifest["passages"]), index_dir, config
             )
-            storage, struct = read_storage(folder, vector_store)
-            embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
-            index = VectorStoreIndex(
-                index_struct=struct,
-                storage_context=storage,
-                embed_model=embed_model,
-                store_nodes_override=True,
-                transformations=[embed_model],  # passages come chunked: no default splitter (nor its tokenizer)
-            )
-            articles, notes, segments = article_store.read(folder, manifest["articles"])
+            stored = article_store.read(folder, manifest["articles"])
+            bm25 = BM25Index.load(folder / BM25_DIR)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise CorruptIndexError(index_dir, f"{type(exc).__name__}: {exc}") from exc
-        if not isinstance(index, VectorStoreIndex):
-            raise CorruptIndexError(index_dir, "the stored index is not a vector index")
-        bm25 = None  # an index written before BM25 came in segments has bm25s's files: BM25 is rebuilt
-        if (folder / BM25_DIR / BM25_SEGMENTS).is_file():
-            try:
-                bm25 = BM25Index.load(folder / BM25_DIR)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise CorruptIndexError(index_dir, f"BM25 files unreadable: {exc}") from exc
+        if stored.passages.passages != int(manifest["passages"]):
+            raise CorruptIndexError(index_dir, "the articles' passages do not add up to the manifest's count")
         version = folder.name if folder != Path(index_dir) else None
-        return cls(articles, index, manifest, config, notes, bm25, version, segments)
+        return cls(stored, vector_store, manifest, config, get_embedder, bm25, version)
 
     # ---- queries -----------------------------------------------------------------
     @property
@@ -343,8 +334,7 @@ class PassageIndex:
 
     def passage_count(self, doc_id: str) -> int:
         """Number of passages indexed for an article."""
-        info = self._index.docstore.get_ref_doc_info(doc_id)
-        return len(info.node_ids) if info is not None else 0
+        return self._passages.count(doc_id)
 
     def search(self, query_vector: np.ndarray, top_k: int, doc_ids: Collection[str] | None = None) -> list[Hit]:
         """Return the ``top_k`` passages closest to ``query_vector``, best first.
@@ -375,19 +365,7 @@ class PassageIndex:
 
     def node_ids(self, doc_ids: Collection[str]) -> list[str]:
         """The passage ids of some articles."""
-        table = self._passages_by_article()
-        return [n for d in doc_ids for n in table.get(d, ())]
-
-    def _passages_by_article(self) -> dict[str, list[str]]:
-        """Each article's passage ids, read once after each write (``_by_article`` is reset by writes)."""
-        with self._lock:
-            if self._by_article is None:
-                docstore = self._index.docstore
-                self._by_article = {
-                    d: list(info.node_ids) if (info := docstore.get_ref_doc_info(d)) is not None else []
-                    for d in self._articles
-                }
-            return self._by_article
+        return [n for d in doc_ids for n in self._passages.node_ids(d)]
 
     def hit(self, node: NodeWithScore) -> Hit:
         """A retrieved llama-index node as a ``Hit`` on our ``Passage``."""

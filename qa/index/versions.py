@@ -9,12 +9,11 @@ Layout of an index folder: ``CURRENT`` names the live version, a sub-folder hold
                                   entities and speakers (qa.ingest.annotate), in segments that later
                                   versions link (``qa.index.article_store``)
     default__vector_store.json    FAISS index (binary, written by faiss.write_index): exact, or
-                                  IVF above ``Config.ann_threshold`` vectors (``qa.index.stores.faiss``)
-    id_map.json                   FAISS id <-> passage id (JSON)
-    docstore.json, index_store.json, ...   llama-index's JSON docstore
+                                  IVF above ``Config.ann_threshold`` vectors (``qa.index.stores.faiss``);
+                                  each passage's vector id is in its article's segment
     bm25/                         the BM25 index, in segments that later versions link (``qa.index.bm25``)
 
-With a Milvus store the two FAISS files are absent: the vectors live in the Milvus collection
+With a Milvus store the FAISS file is absent: the vectors live in the Milvus collection
 the manifest names, and everything else stays in the folder.
 
 A write (``write_version``) holds ``write.lock`` (``qa.index.durability``), writes the new version
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.config import Config
-from qa.errors import CorruptIndexError, IndexNotFoundError, ManifestMismatchError
+from qa.errors import CorruptIndexError, IndexNotFoundError, ManifestMismatchError, OldFormatError
 from qa.index import stores
 from qa.index.article_store import ARTICLES
 from qa.index.durability import file_checksums, fsync_dir, write_atomically
@@ -46,11 +45,12 @@ from qa.ingest.articles import content_hash
 from qa.types import Article
 
 # 2: each article's annotation (sentences, entities, speakers) in annotations.jsonl; chunks follow its sentences.
-# 3: articles, annotations and BM25 in segments that later versions link. A version of format 2 (one
-# articles.jsonl, annotations.jsonl, bm25s's files) is read as it is (BM25 rebuilt in memory) and the next
-# write turns the index into format 3.
-FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)
+# 3: articles, annotations and BM25 in segments that later versions link.
+# 4: no llama-index docstore, index structure or FAISS id map: each article's passages (spans and vector
+# ids) are stored in its segment, and loading reads where records are, not the records. `qa migrate`
+# converts an index of format 2 or 3 (``qa.index.migrate``).
+FORMAT_VERSION = 4
+MIGRATABLE_FORMATS = (2, 3)
 MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 CURRENT = "CURRENT"
@@ -189,7 +189,7 @@ def check_manifest(manifest: dict[str, Any], config: Config, index_dir: str) -> 
     """Raise ``ManifestMismatchError`` when the index was built with other settings."""
     expected = {"format_version": FORMAT_VERSION, **manifest_settings(config)}
     differences = {k: (manifest.get(k), v) for k, v in expected.items() if manifest.get(k) != v}
-    if manifest.get("format_version") in READABLE_FORMATS:
-        differences.pop("format_version", None)
+    if manifest.get("format_version") in MIGRATABLE_FORMATS:
+        raise OldFormatError(index_dir, manifest["format_version"])
     if differences:
         raise ManifestMismatchError(index_dir, differences)

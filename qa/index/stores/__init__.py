@@ -4,7 +4,8 @@
 
 - ``faiss`` (the default): an inner-product FAISS index, exact below ``Config.ann_threshold``
   vectors and IVF above (``faiss.py``), written into each version folder of the index
-  (``default__vector_store.json`` and ``id_map.json``).
+  (``default__vector_store.json``; each passage's FAISS id is kept with its article, see
+  ``qa.index.passage_table``).
 - ``milvus://HOST:PORT[/PREFIX]``: a collection on a Milvus server or cluster, through
   llama-index's ``MilvusVectorStore`` (``milvus.py``). Each build creates a
   collection ``<PREFIX>_<build time>`` (``PREFIX`` defaults to ``newsdesk``); incremental

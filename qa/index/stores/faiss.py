@@ -17,17 +17,15 @@ another count when the collection has grown or shrunk sixteenfold (the wanted co
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
-import orjson
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
@@ -38,7 +36,7 @@ from qa.config import Config
 log = logging.getLogger(__name__)
 
 FAISS_FILE = "default__vector_store.json"  # the name llama-index's FAISS store gives it
-ID_MAP = "id_map.json"
+ID_MAP = "id_map.json"  # the FAISS id <-> passage id maps of format 3 and before (qa migrate reads it)
 
 # An IVF index whose list count is this factor away from the wanted one is rebuilt.
 NLIST_SLACK = 4
@@ -197,23 +195,38 @@ def search_parameters(index: Any, config: Config, allowed: np.ndarray | None = N
 # ---- the llama-index store over these indexes ----------------------------------------------
 
 
-class IdMapFaissStore(FaissMapVectorStore):
-    """llama-index's FAISS id-map store, over the index kinds above, with ids that never collide.
+class VectorIds(Protocol):
+    """Which vector id each passage has (``qa.index.passage_table.PassageTable``)."""
 
-    The upstream ``add`` numbers new vectors by ``ntotal``, which after a deletion can
-    reuse the id of a vector still in the index; here new ids continue after the largest.
-    The index is exact (``IndexIDMap2`` over ``IndexFlatIP``) or IVF, which carries its
-    own ids; searches use ``config``'s IVF settings.
+    def vector_id(self, node_id: str) -> int | None: ...
+
+    def node_id(self, vector_id: int) -> str | None: ...
+
+
+class IdMapFaissStore(FaissMapVectorStore):
+    """llama-index's FAISS id-map store, over the index kinds above, with the passages' vector ids kept
+    by the index's passage table (``use_ids``) rather than in maps of its own: each passage's vector id
+    is fixed when its article is added, and never reused for another while the index is in memory.
+    The index is exact (``IndexIDMap2`` over ``IndexFlatIP``) or IVF, which carries its own ids;
+    searches use ``config``'s IVF settings.
     """
 
     _config: Config = PrivateAttr()
+    _ids: VectorIds | None = PrivateAttr(default=None)
 
     def __init__(self, faiss_index: Any, config: Config) -> None:
         # Not FaissMapVectorStore.__init__: it accepts IndexIDMap only, and IVF must not be wrapped in one.
         FaissVectorStore.__init__(self, faiss_index=faiss_index)
-        self._node_id_to_faiss_id_map = {}
-        self._faiss_id_to_node_id_map = {}
         self._config = config
+
+    def use_ids(self, ids: VectorIds) -> None:
+        """Take each passage's vector id from ``ids``."""
+        self._ids = ids
+
+    def _table(self) -> VectorIds:
+        if self._ids is None:
+            raise RuntimeError("the FAISS store was not given the passages' vector ids (use_ids)")
+        return self._ids
 
     def fit(self, config: Config) -> None:
         """Rebuild the FAISS index into the kind its size calls for, if it is not."""
@@ -229,37 +242,42 @@ class IdMapFaissStore(FaissMapVectorStore):
         """Nothing to do: FAISS lives in this process and holds only this index's passages."""
 
     def persist(self, persist_path: str, fs: Any = None) -> None:
-        """Write the FAISS index to ``persist_path`` and the id map beside it, as JSON (serialised with
-        orjson: llama-index's ``json.dump`` took a quarter of a second at 41k passages)."""
+        """Write the FAISS index to ``persist_path``."""
         faiss.write_index(self._faiss_index, persist_path)
-        id_map = {
-            "node_id_to_faiss_id_map": self._node_id_to_faiss_id_map,
-            "faiss_id_to_node_id_map": self._faiss_id_to_node_id_map,
-        }
-        (Path(persist_path).parent / ID_MAP).write_bytes(orjson.dumps(id_map, option=orjson.OPT_NON_STR_KEYS))
 
     def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
-        """Add nodes (with embeddings) to FAISS; returns their node ids."""
+        """Add nodes (with embeddings) to FAISS under their passages' vector ids; returns their node ids."""
         if not nodes:
             return []
-        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
-        ids = np.arange(start, start + len(nodes), dtype=np.int64)
+        table = self._table()
+        ids = [table.vector_id(n.id_) for n in nodes]
+        if None in ids:
+            raise ValueError(f"passage {nodes[ids.index(None)].id_!r} has no vector id")
         vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
-        self._faiss_index.add_with_ids(vectors, ids)
-        for faiss_id, node in zip(ids.tolist(), nodes, strict=True):
-            self._node_id_to_faiss_id_map[node.id_] = faiss_id
-            self._faiss_id_to_node_id_map[faiss_id] = node.id_
+        self._faiss_index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
         return [n.id_ for n in nodes]
+
+    def delete_nodes(self, node_ids: list[str] | None = None, filters: Any = None, **delete_kwargs: Any) -> None:
+        """Remove passages' vectors (call it before the passage table forgets them)."""
+        if filters is not None or node_ids is None:
+            raise ValueError("FAISS deletes by node_ids only")
+        table = self._table()
+        ids = [i for i in map(table.vector_id, node_ids) if i is not None]
+        if ids:
+            self._faiss_index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        raise NotImplementedError("delete passages by node id (delete_nodes)")
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
         if query.filters is not None:
             raise ValueError("Metadata filters are not implemented for FAISS: restrict by node_ids.")
+        table = self._table()
         allowed = None
         limit = self._faiss_index.ntotal
         if query.node_ids is not None:
-            known = self._node_id_to_faiss_id_map  # once: each attribute access goes through pydantic
-            ids = [faiss_id for faiss_id in map(known.get, query.node_ids) if faiss_id is not None]
+            ids = [i for i in map(table.vector_id, query.node_ids) if i is not None]
             allowed, limit = np.asarray(ids, dtype=np.int64), len(ids)
         top_k = min(query.similarity_top_k or 0, limit)
         if top_k <= 0:
@@ -267,10 +285,9 @@ class IdMapFaissStore(FaissMapVectorStore):
         vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
         params = search_parameters(self._faiss_index, self._config, allowed)
         dists, found = self._faiss_index.search(vector, top_k, params=params)
-        pairs = [
-            (float(d), self._faiss_id_to_node_id_map[int(i)]) for d, i in zip(dists[0], found[0], strict=True) if i >= 0
-        ]
-        return VectorStoreQueryResult(similarities=[d for d, _ in pairs], ids=[n for _, n in pairs])
+        pairs = [(float(d), table.node_id(int(i))) for d, i in zip(dists[0], found[0], strict=True) if i >= 0]
+        kept = [(d, n) for d, n in pairs if n is not None]
+        return VectorStoreQueryResult(similarities=[d for d, _ in kept], ids=[n for _, n in kept])
 
 
 def new_store(dimension: int, config: Config, vectors: np.ndarray | None) -> IdMapFaissStore:
@@ -280,17 +297,9 @@ def new_store(dimension: int, config: Config, vectors: np.ndarray | None) -> IdM
 
 
 def open_store(folder: Path, dimension: int, config: Config) -> IdMapFaissStore:
-    """Read the FAISS index (FAISS's own binary format) and its id map (JSON only).
-
-    Unlike llama-index's ``from_persist_dir``, an id map that is not JSON is an error
-    rather than something handed to ``ast.literal_eval``.
-    """
+    """Read the FAISS index (FAISS's own binary format); the passages' ids come from ``use_ids``."""
     faiss_index = faiss.read_index(str(folder / FAISS_FILE))
     if faiss_index.d != dimension:
         raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
     describe(faiss_index)  # raises ValueError for an index of a kind not built here
-    id_map = json.loads((folder / ID_MAP).read_text(encoding="utf-8"))
-    store = IdMapFaissStore(faiss_index, config)
-    store._node_id_to_faiss_id_map = {str(k): int(v) for k, v in id_map["node_id_to_faiss_id_map"].items()}
-    store._faiss_id_to_node_id_map = {int(k): str(v) for k, v in id_map["faiss_id_to_node_id_map"].items()}
-    return store
+    return IdMapFaissStore(faiss_index, config)

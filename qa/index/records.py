@@ -1,0 +1,107 @@
+"""Records kept on disk and read when asked for: each is one JSON line of an immutable segment file,
+found by its byte offsets, parsed on first use (the most recently used stay parsed).
+
+Loading an index reads only where each record is; a question reads the few records its passages need.
+The files are held open from loading on, so a record stays readable after a later write has deleted
+the version folder it was read from (a segment that lives on is linked into the new version, and
+``LazyRecords.locate`` moves records to the new version's files after each write).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, MutableMapping
+from pathlib import Path
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class SegmentFile:
+    """An immutable file held open for reading at offsets (safe from any thread: ``os.pread``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def read(self, start: int, end: int) -> bytes:
+        data = os.pread(self._fd, end - start, start)
+        if len(data) != end - start:
+            raise ValueError(f"{self.path.name} ends before byte {end} (a damaged segment)")
+        return data
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+
+class LazyRecords(MutableMapping[str, T], Generic[T]):
+    """Records by doc id: stored ones are read and parsed when first asked for (``keep_parsed`` of them
+    stay parsed), records set here stay in memory until ``locate`` says where they were written."""
+
+    def __init__(self, parse: Callable[[bytes], T], dump: Callable[[T], bytes], keep_parsed: int = 4096) -> None:
+        self._parse = parse
+        self._dump = dump
+        self._where: dict[str, tuple[SegmentFile, int, int]] = {}
+        self._set: dict[str, T] = {}
+        self._parsed: OrderedDict[str, T] = OrderedDict()
+        self._keep = keep_parsed
+        self._lock = threading.Lock()
+
+    def locate(self, doc_id: str, file: SegmentFile, start: int, end: int) -> None:
+        """Say that ``doc_id``'s record is bytes ``start:end`` of ``file`` (it is read from there from now on)."""
+        with self._lock:
+            self._where[doc_id] = (file, start, end)
+            self._set.pop(doc_id, None)
+
+    def __getitem__(self, doc_id: str) -> T:
+        with self._lock:
+            if doc_id in self._set:
+                return self._set[doc_id]
+            if doc_id in self._parsed:
+                self._parsed.move_to_end(doc_id)
+                return self._parsed[doc_id]
+            file, start, end = self._where[doc_id]
+        record = self._parse(file.read(start, end))
+        with self._lock:
+            if doc_id in self._where:
+                self._parsed[doc_id] = record
+                while len(self._parsed) > self._keep:
+                    self._parsed.popitem(last=False)
+        return record
+
+    def line(self, doc_id: str) -> bytes:
+        """The record as one JSON line, as stored (read, not parsed, when it was not asked for)."""
+        with self._lock:
+            where = self._where.get(doc_id) if doc_id not in self._set else None
+        if where is not None:
+            file, start, end = where
+            return file.read(start, end).rstrip(b"\n") + b"\n"
+        return self._dump(self[doc_id]).rstrip(b"\n") + b"\n"
+
+    def __setitem__(self, doc_id: str, record: T) -> None:
+        with self._lock:
+            self._where.pop(doc_id, None)
+            self._parsed.pop(doc_id, None)
+            self._set[doc_id] = record
+
+    def __delitem__(self, doc_id: str) -> None:
+        with self._lock:
+            found = self._set.pop(doc_id, None) is not None
+            found = self._where.pop(doc_id, None) is not None or found
+            self._parsed.pop(doc_id, None)
+        if not found:
+            raise KeyError(doc_id)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter([*self._where, *self._set])
+
+    def __len__(self) -> int:
+        return len(self._where) + len(self._set)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._set or doc_id in self._where
