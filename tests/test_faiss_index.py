@@ -21,6 +21,7 @@ from qa.index.stores.faiss import (
     search_parameters,
     stored_vectors,
 )
+from qa.index.stores.faiss_segments import FaissSegments
 from qa.index.versions import MANIFEST, current_version
 from qa.models import Models
 
@@ -169,3 +170,48 @@ def test_a_collection_above_the_threshold_is_built_approximate(tmp_path: Path, m
     assistant = Assistant.from_articles([news], index_dir=tmp_path / "index", config=config, models=models)
     assert _kind_on_disk(tmp_path / "index") == {"kind": "ivf-flat", "nlist": 1}
     assert assistant.ask("When did the mayor open the river bridge?").citations[0].doc_id == "bridge"
+
+
+def test_segments_search_as_one_exact_index_and_keep_removals_across_saves(tmp_path: Path, vectors: tuple) -> None:
+    """Vectors added over many writes, some removed: the segments answer as one exact index would, a
+    save links the segments of the one before and writes only the new, and a reload agrees."""
+    data, ids, queries = vectors
+    config = Config(ann_threshold=100_000)
+    segments = FaissSegments.new(DIMENSION, config)
+    previous = None
+    written: list[set[str]] = []
+    for n, start in enumerate(range(0, 1200, 100)):  # twelve writes of 100 vectors
+        segments.add_with_ids(data[start : start + 100], ids[start : start + 100])
+        if n % 3 == 2:
+            segments.remove_ids(ids[start - 150 : start - 140])  # ten from an earlier write
+        segments.fit(config)
+        folder = tmp_path / f"v{n}"
+        segments.save(folder, previous)
+        names = {p.name for p in folder.glob("*.faiss")}
+        if previous is not None:  # every file but the new one is a link to the one before
+            kept = {p.name for p in folder.glob("*.faiss") if p.stat().st_nlink > 1}
+            assert len(names - kept) <= 1 or n == 7  # the eighth write merges eight segments into one
+        written.append(names)
+        previous = folder
+    assert len(written[7]) < len(written[6])  # merged
+    removed = {int(i) for n in (2, 5, 8, 11) for i in ids[n * 100 - 150 : n * 100 - 140]}
+    live = np.asarray([i not in removed for i in ids[:1200].tolist()])
+    exact = exact_top10(data[:1200][live], ids[:1200][live], queries)
+    reloaded = FaissSegments.load(previous, DIMENSION)
+    for index in (segments, reloaded):
+        assert index.ntotal == live.sum()
+        found = np.asarray([[i for _, i in index.search(q[np.newaxis, :], 10, config, None)] for q in queries])
+        assert np.array_equal(found, exact)
+    allowed = ids[:1200][live][::7]
+    only = reloaded.search(queries[:1], 5, config, allowed)
+    assert {i for _, i in only} <= set(allowed.tolist()) and len(only) == 5
+    biggest = max(reloaded.segments, key=lambda s: s.index.ntotal)
+    held = stored_vectors(biggest.index)[0]
+    reloaded.remove_ids(held[: len(held) * 3 // 5])  # most of a segment's file is now dead
+    assert biggest.deleted
+    reloaded.fit(config)
+    reloaded.save(tmp_path / "last", previous)
+    listing = json.loads((tmp_path / "last" / "segments.json").read_text())
+    assert biggest.name in listing["segments"] and biggest.name not in listing["deleted"]  # rewritten alone
+    assert not (tmp_path / "last" / f"{biggest.name}.faiss").stat().st_nlink > 1
+    assert FaissSegments.load(tmp_path / "last", DIMENSION).ntotal == live.sum() - len(held) * 3 // 5

@@ -51,8 +51,9 @@ def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> N
     # a SHA-256 for every other file of the version, FAISS and BM25 included
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     assert set(manifest["files"]) == files
-    assert {"default__vector_store.json", "articles/segments.json", "bm25/segments.json"} <= files
-    assert not {"docstore.json", "index_store.json", "id_map.json"} & files  # the passages are in the segments
+    assert {"faiss/segments.json", "articles/segments.json", "bm25/segments.json"} <= files
+    assert any(f.startswith("faiss/") and f.endswith(".faiss") for f in files)  # the vectors' one segment
+    assert not {"docstore.json", "index_store.json", "id_map.json", "default__vector_store.json"} & files
     assert any(f.startswith("bm25/") and f.endswith(".npz") for f in files)  # BM25's one segment
     assert any(f.startswith("articles/") and f.endswith(".notes.jsonl") for f in files)  # the annotations
     spans = next(f for f in files if f.endswith(".passages.jsonl"))  # the passages' spans
@@ -119,7 +120,7 @@ def _truncate(path: Path) -> None:
 
 # (damage done to a file of the live version, what the error must name)
 DAMAGE = {
-    "FAISS vector flipped": (lambda v: _flip_byte(v / "default__vector_store.json", 0.9), "default__vector_store"),
+    "FAISS vector flipped": (lambda v: _flip_byte(next((v / "faiss").glob("*.faiss")), 0.9), ".faiss is damaged"),
     "passage spans torn": (lambda v: _truncate(next((v / "articles").glob("*.passages.jsonl"))), ".jsonl is damaged"),
     "article text edited": (lambda v: _edit(next((v / "articles").glob("*[0-9a-f].jsonl"))), ".jsonl is damaged"),
     "BM25 file deleted": (lambda v: (v / "bm25" / "segments.json").unlink(), "bm25/segments.json is missing"),
@@ -147,7 +148,7 @@ def test_damaged_index_file_is_detected_with_how_to_rebuild(
 def test_a_flipped_vector_byte_is_caught_only_by_the_checksum(index_copy: Path, config: Config, models: Models) -> None:
     """Without checksums FAISS reads a damaged vector silently: the checksum is what catches it."""
     folder = current_version(index_copy)
-    _flip_byte(folder / "default__vector_store.json", 0.9)
+    _flip_byte(next((folder / "faiss").glob("*.faiss")), 0.9)
     manifest = json.loads((folder / MANIFEST).read_text())
     del manifest["files"]
     (folder / MANIFEST).write_text(json.dumps(manifest))

@@ -20,7 +20,8 @@ from qa.index.durability import file_checksums
 from qa.index.migrate import migrate
 from qa.index.passage_table import passage_node
 from qa.index.records import LazyRecords, SegmentFile
-from qa.index.stores.faiss import FAISS_FILE, stored_vectors
+from qa.index.stores.faiss import FAISS_FILE
+from qa.index.stores.faiss_segments import FaissSegments
 from qa.index.versions import MANIFEST, current_version
 from qa.models import Models
 
@@ -32,7 +33,8 @@ def _article(folder: Path, name: str, text: str) -> Path:
 
 
 def _inodes(version: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_ino for p in (version / "articles").glob("*.jsonl")}
+    files = [*(version / "articles").glob("*.jsonl"), *(version / "faiss").glob("*.faiss")]
+    return {p.name: p.stat().st_ino for p in files}
 
 
 def test_an_add_links_the_article_segments_and_writes_only_its_own(
@@ -49,7 +51,7 @@ def test_an_add_links_the_article_segments_and_writes_only_its_own(
     monkeypatch.setattr(durability, "sha256_file", lambda path: (hashed.append(path.name), reading(path))[1])
     assistant.add([_article(src, "orchard", "Orchard\n\nThe orchard sold apples to the school.\n")], False)
     after = _inodes(current_version(index_dir))
-    assert before.items() <= after.items() and len(after) == len(before) + 3  # linked; one new segment
+    assert before.items() <= after.items() and len(after) == len(before) + 4  # linked; new segments
     assert hashed and not set(hashed) & set(before)  # the linked segments keep their recorded checksums
     new = Assistant.load(index_dir, config, models)  # and those checksums hold
     assert new.article("orchard").title == "Orchard"
@@ -82,14 +84,14 @@ def _downgrade(version: Path, to_format: int, reversed_ids: bool = False) -> Non
     docstore.add_documents(nodes)
     (version / "docstore.json").write_bytes(orjson.dumps(docstore.to_dict()))
     (version / "index_store.json").write_text(json.dumps({"index_store/data": {}}))
-    index = faiss.read_index(str(version / FAISS_FILE))
-    ids, vectors = stored_vectors(index)
+    ids, vectors = FaissSegments.load(version / "faiss", 384).stored_vectors()
     node_ids = [table.node_id(int(i)) for i in ids]
     if reversed_ids:
         ids = ids[::-1].copy()
-    renumbered = faiss.IndexIDMap2(faiss.IndexFlatIP(index.d))
+    renumbered = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
     renumbered.add_with_ids(vectors, ids)
     faiss.write_index(renumbered, str(version / FAISS_FILE))
+    shutil.rmtree(version / "faiss")
     id_map = {"node_id_to_faiss_id_map": dict(zip(node_ids, ids.tolist(), strict=True))}
     id_map["faiss_id_to_node_id_map"] = {str(i): n for n, i in id_map["node_id_to_faiss_id_map"].items()}
     (version / "id_map.json").write_text(json.dumps(id_map))

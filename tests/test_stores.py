@@ -20,7 +20,6 @@ import pytest
 from qa import Assistant, Config
 from qa.errors import InvalidStoreError, ManifestMismatchError, StoreUnavailableError
 from qa.index.stores import StoreKind, StoreSpec, parse_store
-from qa.index.stores.faiss import FAISS_FILE
 from qa.index.versions import current_version
 from qa.models import Models
 
@@ -92,7 +91,7 @@ def test_seed_questions_get_the_same_answers_and_citations_as_with_faiss(
     milvus = Assistant.load(milvus_index_dir, config, models)  # no --store: the manifest says where
     store = milvus.index.store
     assert store.kind is StoreKind.MILVUS and store.collection.startswith("newsdesk_")
-    assert not (current_version(milvus_index_dir) / FAISS_FILE).exists()
+    assert not (current_version(milvus_index_dir) / "faiss").exists()
     assert _rows(store.uri, store.collection) == len(milvus.index) == len(assistant.index)
     rows = [json.loads(line) for line in (DATA / "seed_questions.jsonl").read_text().splitlines() if line.strip()]
     same = 0

@@ -30,6 +30,7 @@ from qa.index.durability import WriteLock, verify_checksums
 from qa.index.passage_index import PassageIndex, passage_lexical_text
 from qa.index.passage_table import PassageTable, split_node_id
 from qa.index.stores import faiss as faiss_store
+from qa.index.stores.faiss_segments import FaissSegments, IdMapFaissStore
 from qa.index.versions import BM25_DIR, CHECKSUMS, FORMAT_VERSION, MIGRATABLE_FORMATS, current_version, read_manifest
 from qa.types import Article, ArticleNotes
 
@@ -160,7 +161,7 @@ def _old_spans(folder: Path, hashes: Mapping[str, str]) -> dict[str, list[list[A
 
 
 def _faiss_ids(
-    folder: Path, store: faiss_store.IdMapFaissStore, spans: Mapping[str, list[Any]], config: Config
+    folder: Path, store: IdMapFaissStore, spans: Mapping[str, list[Any]], config: Config
 ) -> tuple[dict[str, tuple[int, int]], bool]:
     """Each article's (first vector id, passage count): the ids FAISS has when they are consecutive per
     article, else new ones (the vectors re-added under them)."""
@@ -175,8 +176,7 @@ def _faiss_ids(
         vectors[doc_id] = (first if first is not None else 0, len(rows))
     if consecutive:
         return vectors, False
-    index = store._faiss_index
-    held, stored = faiss_store.stored_vectors(index)
+    held, stored = store.segments.stored_vectors()
     place = {int(i): n for n, i in enumerate(held.tolist())}
     new_ids, rows_of, first = [], [], 0
     for doc_id, rows in spans.items():
@@ -189,7 +189,7 @@ def _faiss_ids(
         new_ids.extend(range(first, first + len(rows)))
         first += len(rows)
     chosen = stored[np.asarray(rows_of, dtype=np.int64)] if rows_of else stored[:0]
-    fresh = faiss_store.make_index(len(new_ids), index.d, config, training=chosen)
+    fresh = FaissSegments.new(store.segments.d, config, chosen)
     if new_ids:
         fresh.add_with_ids(chosen, np.asarray(new_ids, dtype=np.int64))
     store._faiss_index = fresh

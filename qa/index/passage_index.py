@@ -28,7 +28,6 @@ from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
 from qa.index.nodes import LlamaIndexEmbedding, annotated_nodes, vector_index
 from qa.index.passage_table import PassageTable
-from qa.index.stores.faiss import FAISS_FILE
 from qa.index.versions import BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
 from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
@@ -252,8 +251,8 @@ class PassageIndex:
     def _write_files(self, folder: Path) -> dict[str, Any]:
         """Write the vectors, BM25 and articles into ``folder``; returns the manifest."""
         with self._lock:
-            self._index.vector_store.persist(persist_path=str(folder / FAISS_FILE))  # Milvus: writes nothing
             previous = folder.parent / self.version if self.version else None
+            self._index.vector_store.save(folder, previous)  # FAISS's segments; Milvus: nothing
             self._bm25.save(folder / BM25_DIR, previous / BM25_DIR if previous else None)
             hashes = self.manifest["articles"]
             self._stored.segments = article_store.write(folder, self._stored, hashes, previous)

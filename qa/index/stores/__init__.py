@@ -3,9 +3,9 @@
 ``Config.store`` (``--store``, ``$QA_STORE``) names the store of a new index:
 
 - ``faiss`` (the default): an inner-product FAISS index, exact below ``Config.ann_threshold``
-  vectors and IVF above (``faiss.py``), written into each version folder of the index
-  (``default__vector_store.json``; each passage's FAISS id is kept with its article, see
-  ``qa.index.passage_table``).
+  vectors and IVF above (``faiss.py``), in segments that each version folder of the index links
+  or adds (``faiss/``, ``faiss_segments.py``); each passage's FAISS id is kept with its article
+  (``qa.index.passage_table``).
 - ``milvus://HOST:PORT[/PREFIX]``: a collection on a Milvus server or cluster, through
   llama-index's ``MilvusVectorStore`` (``milvus.py``). Each build creates a
   collection ``<PREFIX>_<build time>`` (``PREFIX`` defaults to ``newsdesk``); incremental
@@ -41,8 +41,8 @@ from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 from qa.config import Config
 from qa.errors import InvalidStoreError, ManifestMismatchError, StoreUnavailableError
-from qa.index.stores import faiss
-from qa.index.stores.faiss import IdMapFaissStore
+from qa.index.stores import faiss_segments
+from qa.index.stores.faiss_segments import IdMapFaissStore
 
 log = logging.getLogger(__name__)
 
@@ -185,13 +185,13 @@ def drop_replaced(previous: object, current: StoreSpec) -> None:
 
 
 def _new_faiss(spec: StoreSpec, dimension: int, config: Config, vectors: np.ndarray | None) -> IdMapFaissStore:
-    return faiss.new_store(dimension, config, vectors)
+    return faiss_segments.new_store(dimension, config, vectors)
 
 
 def _open_faiss(
     spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str, config: Config
 ) -> IdMapFaissStore:
-    return faiss.open_store(folder, dimension, config)
+    return faiss_segments.open_store(folder, dimension, config)
 
 
 def _milvus(uri: str) -> ModuleType:

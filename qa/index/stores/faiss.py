@@ -1,5 +1,5 @@
-"""The FAISS vector store: which FAISS index holds the passage vectors (exact below a size,
-approximate above), and llama-index's FAISS store over it, in the index folder.
+"""The kinds of FAISS index that hold the passage vectors (exact below a size, approximate above);
+``faiss_segments.py`` keeps them in segments and is llama-index's FAISS store over them.
 
 Below ``Config.ann_threshold`` vectors search is exact: ``IndexIDMap2`` over
 ``IndexFlatIP``. From there on it is an inverted-file index (IVF, inner product) whose
@@ -12,30 +12,25 @@ does not). The vectors of an index can always be read back, so an index is rebui
 another kind, trained on its own vectors, when an update moves it across the threshold
 (back to exact search, IVF-SQ8's vectors are its decoded 8-bit codes), or into IVF lists of
 another count when the collection has grown or shrunk sixteenfold (the wanted count, about
-√n, then differs fourfold).
+√n, then differs fourfold). With segments, "an index" is the largest segment, and the size is the
+whole collection's.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from enum import Enum
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import faiss
 import numpy as np
-from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.schema import BaseNode
-from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
-from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStore
 
 from qa.config import Config
 
 log = logging.getLogger(__name__)
 
-FAISS_FILE = "default__vector_store.json"  # the name llama-index's FAISS store gives it
+FAISS_FILE = "default__vector_store.json"  # the one FAISS file of format 3 and before (qa migrate reads it)
 ID_MAP = "id_map.json"  # the FAISS id <-> passage id maps of format 3 and before (qa migrate reads it)
 
 # An IVF index whose list count is this factor away from the wanted one is rebuilt.
@@ -83,7 +78,6 @@ def wanted_nlist(count: int, config: Config) -> int:
 
 def index_kind(index: Any) -> IndexKind:
     """The kind of a FAISS index built here; raises ``ValueError`` for any other index."""
-    import faiss
 
     if isinstance(index, faiss.IndexIVFScalarQuantizer):
         return IndexKind.IVF_SQ8
@@ -102,7 +96,6 @@ def describe(index: Any) -> dict[str, Any]:
 
 def make_index(count: int, dimension: int, config: Config, training: np.ndarray | None = None) -> Any:
     """An empty index of the kind for ``count`` vectors; an IVF one is trained on ``training`` first."""
-    import faiss
 
     kind = kind_for(count, config)
     if kind is IndexKind.FLAT:
@@ -126,7 +119,6 @@ def _training_sample(vectors: np.ndarray, nlist: int) -> np.ndarray:
 
 def stored_vectors(index: Any) -> tuple[np.ndarray, np.ndarray]:
     """The ids and vectors an index holds (IVF-SQ8 gives them back decoded, within 1/255 a component)."""
-    import faiss
 
     if index_kind(index) is IndexKind.FLAT:
         ids = faiss.vector_to_array(index.id_map).astype(np.int64)
@@ -181,7 +173,6 @@ def nprobe(index: Any, config: Config, allowed: int | None = None) -> int:
 
 def search_parameters(index: Any, config: Config, allowed: np.ndarray | None = None) -> Any:
     """FAISS search parameters: IVF's ``nprobe``, and a filter to the ids in ``allowed``."""
-    import faiss
 
     selector = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
     if index_kind(index) is IndexKind.FLAT:
@@ -190,116 +181,3 @@ def search_parameters(index: Any, config: Config, allowed: np.ndarray | None = N
     if selector is None:
         return faiss.SearchParametersIVF(nprobe=probes)
     return faiss.SearchParametersIVF(sel=selector, nprobe=probes)
-
-
-# ---- the llama-index store over these indexes ----------------------------------------------
-
-
-class VectorIds(Protocol):
-    """Which vector id each passage has (``qa.index.passage_table.PassageTable``)."""
-
-    def vector_id(self, node_id: str) -> int | None: ...
-
-    def node_id(self, vector_id: int) -> str | None: ...
-
-
-class IdMapFaissStore(FaissMapVectorStore):
-    """llama-index's FAISS id-map store, over the index kinds above, with the passages' vector ids kept
-    by the index's passage table (``use_ids``) rather than in maps of its own: each passage's vector id
-    is fixed when its article is added, and never reused for another while the index is in memory.
-    The index is exact (``IndexIDMap2`` over ``IndexFlatIP``) or IVF, which carries its own ids;
-    searches use ``config``'s IVF settings.
-    """
-
-    _config: Config = PrivateAttr()
-    _ids: VectorIds | None = PrivateAttr(default=None)
-
-    def __init__(self, faiss_index: Any, config: Config) -> None:
-        # Not FaissMapVectorStore.__init__: it accepts IndexIDMap only, and IVF must not be wrapped in one.
-        FaissVectorStore.__init__(self, faiss_index=faiss_index)
-        self._config = config
-
-    def use_ids(self, ids: VectorIds) -> None:
-        """Take each passage's vector id from ``ids``."""
-        self._ids = ids
-
-    def _table(self) -> VectorIds:
-        if self._ids is None:
-            raise RuntimeError("the FAISS store was not given the passages' vector ids (use_ids)")
-        return self._ids
-
-    def fit(self, config: Config) -> None:
-        """Rebuild the FAISS index into the kind its size calls for, if it is not."""
-        self._config = config
-        if needs_rebuild(self._faiss_index, config):
-            self._faiss_index = rebuilt(self._faiss_index, config)
-
-    def describe(self) -> dict[str, Any]:
-        """The index kind and its settings, as the manifest records them."""
-        return describe(self._faiss_index)
-
-    def keep_only_known(self, known: Callable[[str], bool]) -> None:
-        """Nothing to do: FAISS lives in this process and holds only this index's passages."""
-
-    def persist(self, persist_path: str, fs: Any = None) -> None:
-        """Write the FAISS index to ``persist_path``."""
-        faiss.write_index(self._faiss_index, persist_path)
-
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
-        """Add nodes (with embeddings) to FAISS under their passages' vector ids; returns their node ids."""
-        if not nodes:
-            return []
-        table = self._table()
-        ids = [table.vector_id(n.id_) for n in nodes]
-        if None in ids:
-            raise ValueError(f"passage {nodes[ids.index(None)].id_!r} has no vector id")
-        vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32)
-        self._faiss_index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
-        return [n.id_ for n in nodes]
-
-    def delete_nodes(self, node_ids: list[str] | None = None, filters: Any = None, **delete_kwargs: Any) -> None:
-        """Remove passages' vectors (call it before the passage table forgets them)."""
-        if filters is not None or node_ids is None:
-            raise ValueError("FAISS deletes by node_ids only")
-        table = self._table()
-        ids = [i for i in map(table.vector_id, node_ids) if i is not None]
-        if ids:
-            self._faiss_index.remove_ids(np.asarray(ids, dtype=np.int64))
-
-    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        raise NotImplementedError("delete passages by node id (delete_nodes)")
-
-    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
-        if query.filters is not None:
-            raise ValueError("Metadata filters are not implemented for FAISS: restrict by node_ids.")
-        table = self._table()
-        allowed = None
-        limit = self._faiss_index.ntotal
-        if query.node_ids is not None:
-            ids = [i for i in map(table.vector_id, query.node_ids) if i is not None]
-            allowed, limit = np.asarray(ids, dtype=np.int64), len(ids)
-        top_k = min(query.similarity_top_k or 0, limit)
-        if top_k <= 0:
-            return VectorStoreQueryResult(similarities=[], ids=[])
-        vector = np.asarray(query.query_embedding, dtype=np.float32)[np.newaxis, :]
-        params = search_parameters(self._faiss_index, self._config, allowed)
-        dists, found = self._faiss_index.search(vector, top_k, params=params)
-        pairs = [(float(d), table.node_id(int(i))) for d, i in zip(dists[0], found[0], strict=True) if i >= 0]
-        kept = [(d, n) for d, n in pairs if n is not None]
-        return VectorStoreQueryResult(similarities=[d for d, _ in kept], ids=[n for _, n in kept])
-
-
-def new_store(dimension: int, config: Config, vectors: np.ndarray | None) -> IdMapFaissStore:
-    """An empty store for ``vectors``: their number picks the index kind, and an IVF index is trained on them."""
-    count = 0 if vectors is None else len(vectors)
-    return IdMapFaissStore(make_index(count, dimension, config, vectors), config)
-
-
-def open_store(folder: Path, dimension: int, config: Config) -> IdMapFaissStore:
-    """Read the FAISS index (FAISS's own binary format); the passages' ids come from ``use_ids``."""
-    faiss_index = faiss.read_index(str(folder / FAISS_FILE))
-    if faiss_index.d != dimension:
-        raise ValueError(f"{FAISS_FILE} holds {faiss_index.d}-d vectors; the manifest says {dimension}")
-    describe(faiss_index)  # raises ValueError for an index of a kind not built here
-    return IdMapFaissStore(faiss_index, config)

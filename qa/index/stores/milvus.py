@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +56,9 @@ class QAMilvusStore(MilvusVectorStore):
 
     def fit(self, config: object) -> None:
         """Nothing to do: a Milvus collection sizes its own index."""
+
+    def save(self, folder: Path, previous: Path | None) -> None:
+        """Nothing to write: the vectors live in the collection."""
 
     def describe(self) -> None:
         """Nothing for the manifest: the collection is recorded as the store itself."""
