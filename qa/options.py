@@ -35,13 +35,17 @@ class Filters:
     def allows(self, article: Article) -> bool:
         """True when ``article`` passes every filter (an undated article fails a date range but
         not ``as_of``: nothing says it was written later)."""
-        if self.doc_ids is not None and article.doc_id not in self.doc_ids:
+        return self.admits(article.doc_id, article.source, article.date)
+
+    def admits(self, doc_id: str, source: str | None, day_written: str | None) -> bool:
+        """``allows`` for an article known by its id, source and date only."""
+        if self.doc_ids is not None and doc_id not in self.doc_ids:
             return False
-        if self.sources and (article.source or "").casefold() not in {s.casefold() for s in self.sources}:
+        if self.sources and (source or "").casefold() not in {s.casefold() for s in self.sources}:
             return False
         if self.since is None and self.until is None and self.as_of is None:
             return True
-        day = parse_date(article.date)
+        day = parse_date(day_written)
         if day is None:
             return self.since is None and self.until is None
         return (

@@ -50,24 +50,49 @@ class ArticleSegment:
     opened: Mapping[str, tuple[SegmentFile, list[int]]] = field(default_factory=dict, compare=False)
 
 
+Heading = tuple[str, "str | None", "str | None"]  # an article's title, date and source
+
+
 @dataclass
 class Stored:
-    """A version's live articles (in indexing order), their annotations and their passages."""
+    """A version's live articles and their headings (in indexing order), annotations and passages."""
 
-    articles: dict[str, Article]
+    articles: LazyRecords[Article]
+    headings: dict[str, Heading]
     notes: LazyRecords[ArticleNotes]
     passages: PassageTable
     segments: list[ArticleSegment]
+
+    @classmethod
+    def empty(cls) -> Stored:
+        spans: LazyRecords[list[Span]] = LazyRecords(orjson.loads, orjson.dumps)
+        return cls(new_articles(), {}, new_notes(), PassageTable(spans, {}), [])
+
+    def put(self, article: Article, notes: ArticleNotes, spans: list[Span]) -> int:
+        """Hold a new article, its annotation and passages; returns its first vector id."""
+        self.articles[article.doc_id] = article
+        self.headings[article.doc_id] = heading(article)
+        self.notes[article.doc_id] = notes
+        return self.passages.add(article.doc_id, spans)
+
+    def drop(self, doc_id: str) -> None:
+        for records in (self.articles, self.headings, self.notes):
+            records.pop(doc_id, None)
+        self.passages.remove(doc_id)
+
+
+def heading(article: Article) -> Heading:
+    return (article.title, article.date, article.source)
+
+
+def new_articles() -> LazyRecords[Article]:
+    """An empty article store (records as ``Article.to_dict`` lines; the last 1,024 read stay parsed)."""
+    return LazyRecords(lambda line: Article(**orjson.loads(line)), lambda a: orjson.dumps(a.to_dict()), 1024)
 
 
 def new_notes() -> LazyRecords[ArticleNotes]:
     """An empty annotation store (records as ``ArticleNotes.to_json`` lines)."""
     return LazyRecords(_parse_notes, lambda n: orjson.dumps(n.to_json()))
-
-
-def new_spans() -> LazyRecords[list[Span]]:
-    """An empty passage-span store (records as JSON lines)."""
-    return LazyRecords(orjson.loads, orjson.dumps)
 
 
 def write(folder: Path, stored: Stored, hashes: Mapping[str, str], previous: Path | None) -> list[ArticleSegment]:
@@ -108,19 +133,20 @@ def locate(segment: ArticleSegment, stored: Stored) -> None:
     """Read the records of a segment this process wrote from its files from now on (they were in memory)."""
     if not segment.opened:
         return
-    notes, notes_at = segment.opened["notes"]
-    spans, spans_at = segment.opened["passages"]
-    for i, doc_id in enumerate(segment.held):
-        stored.notes.locate(doc_id, notes, notes_at[i], notes_at[i + 1])
-        stored.passages.spans.locate(doc_id, spans, spans_at[i], spans_at[i + 1])
+    places = zip((stored.articles, stored.notes, stored.passages.spans), KINDS, strict=True)
+    for records, kind in places:
+        file, at = segment.opened[kind]
+        for i, doc_id in enumerate(segment.held):
+            if doc_id in records:
+                records.locate(doc_id, file, at[i], at[i + 1])
 
 
 def read(folder: Path, hashes: Mapping[str, str]) -> Stored:
     """The live articles of a version folder (by ``hashes``, doc id → content hash), with their annotations
     and passages to read on demand (``ValueError`` when an article of ``hashes`` is not stored)."""
     listing = json.loads((folder / FOLDER / LISTING).read_text(encoding="utf-8"))
-    found: dict[str, Article] = {}
-    notes, spans = new_notes(), new_spans()
+    found: dict[str, Heading] = {}
+    stored = Stored.empty()
     vectors: dict[str, tuple[int, int]] = {}
     segments = []
     for name in listing["segments"]:
@@ -130,23 +156,24 @@ def read(folder: Path, hashes: Mapping[str, str]) -> Stored:
         wanted = [i for i, (d, h) in enumerate(held.items()) if hashes.get(d) == h and d not in found]
         if not wanted:
             continue
-        texts, notes_file, spans_file = (SegmentFile(folder / FOLDER / n) for n in _files(name)[:3])
+        files = dict(zip(KINDS, (SegmentFile(folder / FOLDER / n) for n in _files(name)[:3]), strict=True))
         at = ids["offsets"]
         for i in wanted:
             doc_id = ids["doc_ids"][i]
-            article = Article(**orjson.loads(texts.read(at["articles"][i], at["articles"][i + 1])))
-            if article.doc_id != doc_id:
-                raise ValueError(f"line {i + 1} of segment {name} holds {article.doc_id!r}, not {doc_id!r}")
-            found[doc_id] = article
-            notes.locate(doc_id, notes_file, at["notes"][i], at["notes"][i + 1])
-            spans.locate(doc_id, spans_file, at["passages"][i], at["passages"][i + 1])
+            for records, kind in zip((stored.articles, stored.notes, stored.passages.spans), KINDS, strict=True):
+                records.locate(doc_id, files[kind], at[kind][i], at[kind][i + 1])
+            title, date, source = ids["headings"][i]
+            found[doc_id] = (title, date, source)
             first, count = ids["vectors"][i]
             vectors[doc_id] = (int(first), int(count))
     missing = [d for d in hashes if d not in found]
     if missing:
         raise ValueError(f"{len(missing)} article(s) of the manifest are not stored, e.g. {missing[0]!r}")
     order = list(hashes)  # indexing order, as the manifest keeps it
-    return Stored({d: found[d] for d in order}, notes, PassageTable(spans, {d: vectors[d] for d in order}), segments)
+    stored.headings = {d: found[d] for d in order}
+    stored.passages = PassageTable(stored.passages.spans, {d: vectors[d] for d in order})
+    stored.segments = segments
+    return stored
 
 
 def _parse_notes(line: bytes) -> ArticleNotes:
@@ -160,7 +187,7 @@ def _files(name: str) -> tuple[str, str, str, str]:
 def _write_segment(target: Path, doc_ids: Sequence[str], stored: Stored, hashes: Mapping[str, str]) -> ArticleSegment:
     name = f"a{uuid.uuid4().hex[:12]}"
     lines = {
-        "articles": (orjson.dumps(stored.articles[d].to_dict()) + b"\n" for d in doc_ids),
+        "articles": (stored.articles.line(d) for d in doc_ids),
         "notes": (stored.notes.line(d) for d in doc_ids),
         "passages": (stored.passages.spans.line(d) for d in doc_ids),
     }
@@ -177,6 +204,7 @@ def _write_segment(target: Path, doc_ids: Sequence[str], stored: Stored, hashes:
         "doc_ids": list(held),
         "hashes": list(held.values()),
         "vectors": [list(stored.passages.vectors(d)) for d in doc_ids],
+        "headings": [list(stored.headings[d]) for d in doc_ids],
         "offsets": offsets,
     }
     (target / _files(name)[3]).write_bytes(orjson.dumps(record))

@@ -22,7 +22,7 @@ import orjson
 
 from qa.config import Config
 from qa.errors import CorruptIndexError, QAError
-from qa.index import article_store, stores
+from qa.index import stores
 from qa.index.article_store import ARTICLES, FOLDER, LISTING, Stored
 from qa.index.bm25 import SEGMENTS as BM25_SEGMENTS
 from qa.index.bm25 import BM25Index
@@ -91,10 +91,10 @@ def _read_old(folder: Path, manifest: dict[str, Any], index_dir: str, config: Co
         for doc_id, rows in spans.items():
             vectors[doc_id] = (first, len(rows))
             first += len(rows)
-    stored = Stored(articles, article_store.new_notes(), PassageTable(article_store.new_spans(), vectors), [])
+    stored = Stored.empty()
     for doc_id in hashes:
-        stored.notes[doc_id] = notes[doc_id]
-        stored.passages.spans[doc_id] = spans[doc_id]
+        stored.put(articles[doc_id], notes[doc_id], spans[doc_id])
+    stored.passages = PassageTable(stored.passages.spans, vectors)  # the ids the vectors have
     if (folder / BM25_DIR / BM25_SEGMENTS).is_file():  # format 3: BM25 in segments, kept as they are
         bm25 = BM25Index.load(folder / BM25_DIR)
     else:

@@ -27,7 +27,6 @@ from qa.index.article_store import Stored
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
 from qa.index.nodes import LlamaIndexEmbedding, annotated_nodes, vector_index
-from qa.index.passage_table import PassageTable
 from qa.index.versions import BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
 from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
@@ -62,7 +61,8 @@ class PassageIndex:
         version: str | None = None,
     ) -> None:
         self._stored = stored  # articles, annotations, passages and the segments they were read from
-        self._articles = stored.articles
+        self._articles = stored.articles  # read when asked for (the last 1,024 stay parsed)
+        self._headings = stored.headings  # each article's title, date and source, in indexing order
         self._notes = stored.notes  # each article's annotation: sentences, entities, speakers
         self._passages = stored.passages
         embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
@@ -80,16 +80,15 @@ class PassageIndex:
         """What BM25 indexes of each passage node: its article's title and date, then the passage."""
         return [passage_lexical_text(self._articles[n.metadata["doc_id"]], n.get_content()) for n in nodes]
 
-    def _record(self, articles: Sequence[Article], nodes: Sequence[Any]) -> None:
-        """Put new articles and their passages (nodes, in order) in the table; their nodes then go into
-        the vector index under the vector ids the table gives them."""
+    def _record(self, articles: Sequence[Article], notes: dict[str, ArticleNotes], nodes: Sequence[Any]) -> None:
+        """Hold new articles, their annotations and passages (nodes, in order); their nodes then go into
+        the vector index under the vector ids the passage table gives them."""
         spans: dict[str, list[list[Any]]] = {a.doc_id: [] for a in articles}
         for node in nodes:
             meta = node.metadata
             spans[meta["doc_id"]].append([meta["start"], meta["end"], meta["sentences"]])
         for article in articles:
-            self._articles[article.doc_id] = article
-            self._passages.add(article.doc_id, spans[article.doc_id])
+            self._stored.put(article, notes[article.doc_id], spans[article.doc_id])
 
     # ---- building and persisting -------------------------------------------------
     @classmethod
@@ -110,9 +109,6 @@ class PassageIndex:
         if vector_store is None:  # FAISS: the kind for this many vectors (IVF trained on them)
             vectors = np.asarray([n.get_embedding() for n in nodes], dtype=np.float32).reshape(-1, embedder.dimension)
             vector_store = stores.new_store(store, embedder.dimension, config, vectors)
-        stored = Stored({}, article_store.new_notes(), PassageTable(article_store.new_spans(), {}), [])
-        for doc_id, annotation in notes.items():
-            stored.notes[doc_id] = annotation
         manifest = {
             "format_version": FORMAT_VERSION,
             **versions.manifest_settings(config),
@@ -125,8 +121,8 @@ class PassageIndex:
         by_id = {a.doc_id: a for a in articles}
         texts = [passage_lexical_text(by_id[n.metadata["doc_id"]], n.get_content()) for n in nodes]
         bm25 = BM25Index.build(texts, [n.node_id for n in nodes])
-        index = cls(stored, vector_store, manifest, config, lambda: embedder, bm25)
-        index._record(articles, nodes)
+        index = cls(Stored.empty(), vector_store, manifest, config, lambda: embedder, bm25)
+        index._record(articles, notes, nodes)
         index._index.insert_nodes(nodes)  # under the passage table's vector ids; the docstore keeps nothing
         index._refresh_manifest()
         return index
@@ -161,8 +157,7 @@ class PassageIndex:
         with self._lock:
             gone = self._delete(replaced) if replaced else []
             notes, nodes = annotated_nodes(fresh, config, embedder, annotator, show_progress)
-            self._notes.update(notes)
-            self._record(fresh, nodes)
+            self._record(fresh, notes, nodes)
             self._index.insert_nodes(nodes)
             self._config = config
             self._index.vector_store.fit(config)
@@ -177,7 +172,7 @@ class PassageIndex:
 
         Raises ``UnknownArticleError`` naming the ids that are not in the index (nothing is removed then).
         """
-        unknown = [d for d in doc_ids if d not in self._articles]
+        unknown = [d for d in doc_ids if d not in self._headings]
         if unknown:
             raise UnknownArticleError(unknown)
         with self._lock:
@@ -192,9 +187,7 @@ class PassageIndex:
         node_ids = self.node_ids(doc_ids)
         self._index.delete_nodes(node_ids, delete_from_docstore=True)  # the vectors, while the table has them
         for doc_id in doc_ids:
-            self._passages.remove(doc_id)
-            self._articles.pop(doc_id, None)
-            self._notes.pop(doc_id, None)
+            self._stored.drop(doc_id)
             self.manifest["articles"].pop(doc_id, None)
         return node_ids
 
@@ -329,7 +322,12 @@ class PassageIndex:
 
     def articles(self) -> list[Article]:
         """Return all articles, in indexing order."""
-        return list(self._articles.values())
+        return [self._articles[d] for d in self._headings]
+
+    def doc_ids_where(self, keep: Callable[[str, str | None, str | None], bool]) -> list[str]:
+        """The ids of the articles for which ``keep(doc_id, source, date)`` holds, in indexing order
+        (their headings are in memory: no article is read)."""
+        return [d for d, (_, day, source) in self._headings.items() if keep(d, source, day)]
 
     def passage_count(self, doc_id: str) -> int:
         """Number of passages indexed for an article."""

@@ -86,7 +86,7 @@ class Retriever:
         started = time.perf_counter()
         doc_ids = None
         if filters is not None and filters.active:
-            doc_ids = [a.doc_id for a in self.index.articles() if filters.allows(a)]
+            doc_ids = self.index.doc_ids_where(filters.admits)
             if not doc_ids:
                 return Retrieval((), {"retrieve": 0.0})
         as_of = filters.as_of if filters is not None else None
