@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +140,17 @@ def test_short_inputs_are_not_padded_to_the_model_window() -> None:
     encoder, embedder = CrossEncoder(), Embedder()
     assert len(encoder._tokenizer.encode("Who?", "Wang Yi.").ids) < 16
     assert len(embedder._tokenizer.encode("Wang Yi.").ids) < 16
+
+
+def test_the_spacy_pipeline_loads_without_importing_torch_which_stays_importable() -> None:
+    """thinc imports torch whenever it is installed (a second of every start-up); the pipeline runs on NumPy."""
+    code = (
+        "import sys; from qa.config import Config; from qa.models import load_spacy\n"
+        "nlp = load_spacy(Config().spacy_model)\n"
+        "loaded = 'torch' in sys.modules\n"
+        "ents = [e.text for e in nlp('Hua Chunying spoke in Beijing on Monday.').ents]\n"
+        "import torch\n"
+        "print(loaded, ents, torch.zeros(2).sum().item())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False ['Hua Chunying', 'Beijing', 'Monday'] 0.0"

