@@ -11,19 +11,21 @@ of ``--cold-runs``); serving RSS (VmRSS of a process that loaded the library and
 ``ask`` p50 over 20 questions through ``Assistant.ask`` after those 5; the index folder's size on disk.
 Each add runs on a copy of the built library, so every row starts from the same library.
 
-Articles: with N the 3,702 distinct texts of ``../shared/evaldata/realtimeqa_news/corpus.jsonl``, article i
-is news article i mod N with a dateline naming i in front and the first two sentences of article
-(31 i + 7) mod N appended as a last paragraph, so every text is unique (the index skips exact duplicates)
-and reads like news. The articles added are made the same way with other datelines. Questions: question
+Articles (``benchmarks.synthetic_library``): with N the 3,702 distinct texts of
+``../shared/evaldata/realtimeqa_news/corpus.jsonl``, article i is news article i mod N with a dateline naming
+i in front and the first two sentences of article (31 i + 7) mod N appended as a last paragraph, so every
+text is unique (the index skips exact duplicates) and reads like news. The articles added are made the same
+way with other datelines. Questions: question
 q is about library article (7,919 q) mod size: "What do the articles say about W?", W the first 8 words of
 4+ letters, common words left out, of the first sentence of 12 to 40 words of its news text.
 
 What is real: everything measured runs the product as shipped (default ``Config`` from the environment,
 the default embedder, cross-encoder and spaCy pipeline); the articles added by ``qa index`` and
-``Assistant.add`` are embedded by the real embedder. Only the cached base library's passage vectors come
-from a deterministic hashing embedder (word hashes, 384-d, like bge-small), injected through ``Models`` at
-build time: building is then paced by annotation (spaCy) and the store, not by embedding (35 passages/s).
-Dense retrieval over hashed vectors finds other passages than bge would, at the same cost.
+``Assistant.add`` are annotated and embedded for real. Only the cached base library is built otherwise: its
+passage vectors come from a deterministic hashing embedder (word hashes, 384-d, like bge-small), and its
+annotation is composed from the spaCy annotation of the N news articles (``benchmarks.synthetic_library``),
+so that a 50,000-article library builds in minutes; dense retrieval over hashed vectors finds other passages
+than bge would, at the same cost.
 
 Libraries are cached in benchmarks/out/library_scale/ (a size's build time beside it); a size not cached
 whose build, estimated from the smaller built sizes, exceeds ``--max-build-minutes`` is skipped and its
@@ -52,14 +54,17 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import synthetic_library
 from benchmarks._common import DATA, OUT, absent, command, cores, read_corpus, write_json
 from qa import Article, Assistant, Config
 from qa.models import Models
+from qa.types import ArticleNotes
 
 CORPUS = DATA / "realtimeqa_news" / "corpus.jsonl"
 LIBRARIES = OUT / "library_scale"
 JSON_OUT = OUT / "library_scale.json"
 DEFAULT_SIZES = (1000, 10000)
+SCHEME = "composed-notes-1"  # how the cached libraries were made (benchmarks.synthetic_library)
 SERVE_QUESTIONS, P50_QUESTIONS = 5, 20
 STOPWORDS = frozenset(
     "that this with from have were been their they there which would could about after before into over "
@@ -89,27 +94,10 @@ class HashEmbedder:
         return self.encode(queries)
 
 
-class HashModels(Models):
-    """The configured models, but the hashing embedder in place of the sentence embedder."""
-
-    _hash = HashEmbedder()
-
-    def embedder(self) -> Any:  # the index needs only dimension, batch_size and encode
-        """The hashing embedder."""
-        return self._hash
-
-
 # ---- articles and questions ------------------------------------------------------------------------------
 def sentences(text: str) -> list[str]:
     """The sentences of ``text`` (split after ., ! or ? before white space)."""
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
-
-
-def synthetic(i: int, corpus: Sequence[Article], tag: str = "library") -> Article:
-    """Article ``i`` of a synthetic library (``tag`` "library") or of the articles added to one."""
-    base, other = corpus[i % len(corpus)], corpus[(31 * i + 7) % len(corpus)]
-    text = f"NEWSDESK WIRE ({tag} {i}) - {base.text}\n\n{' '.join(sentences(other.text)[:2])}"
-    return Article(f"{tag}-{i:06d}", base.title, text, base.date, base.source)
 
 
 def question(q: int, size: int, corpus: Sequence[Article]) -> str:
@@ -133,12 +121,17 @@ def news(config: Config) -> tuple[Article, ...]:
     return corpus
 
 
-def write_additions(corpus: Sequence[Article], folder: Path, count: int) -> list[Path]:
+def notes_of(corpus: Sequence[Article], config: Config) -> list[ArticleNotes]:
+    """The spaCy annotation of every news article (cached)."""
+    return synthetic_library.corpus_notes(corpus, Models.of(config).nlp, LIBRARIES / "corpus-notes.jsonl")
+
+
+def write_additions(corpus: Sequence[Article], notes: Sequence[ArticleNotes], folder: Path, count: int) -> list[Path]:
     """``count`` article files (JSON, as a feed would drop them) that no library holds."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
-        a = synthetic(i, corpus, "added")
+        a = synthetic_library.synthetic(i, corpus, notes, "added")
         path = folder / f"{a.doc_id}.json"
         record = {"doc_id": a.doc_id, "title": a.title, "text": a.text, "date": a.date, "source": a.source}
         path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
@@ -197,11 +190,12 @@ def build_probe(size: int, folder: Path) -> dict[str, Any]:
     """Build the library of ``size`` articles in ``folder`` (hashed vectors, everything else as configured)."""
     config = Config.from_env()
     corpus = news(config)
-    articles = [synthetic(i, corpus) for i in range(size)]
+    notes = notes_of(corpus, config)
+    articles = [synthetic_library.synthetic(i, corpus, notes) for i in range(size)]
     started = time.perf_counter()
-    assistant = Assistant.build(articles, folder, config, HashModels.of(config), show_progress=False)
-    summary = assistant.summary()
-    return {"build_s": round(time.perf_counter() - started, 1), "passages": summary.passages}
+    annotator = synthetic_library.ComposedAnnotator(corpus, notes)
+    passages = synthetic_library.build(articles, folder, config, HashEmbedder(), annotator)
+    return {"build_s": round(time.perf_counter() - started, 1), "passages": passages, "scheme": SCHEME}
 
 
 def serve_probe(folder: Path, questions: Sequence[str], additions: Sequence[Path]) -> dict[str, Any]:
@@ -245,7 +239,8 @@ def built(size: int) -> dict[str, Any] | None:
     sidecar = LIBRARIES / f"library-{size}.build.json"
     if not (sidecar.is_file() and Assistant.exists(library(size))):
         return None
-    return json.loads(sidecar.read_text(encoding="utf-8"))
+    info = json.loads(sidecar.read_text(encoding="utf-8"))
+    return info if info.get("scheme") == SCHEME else None  # a library of an earlier scheme is built again
 
 
 def build(size: int, budget_s: float) -> dict[str, Any] | None:
@@ -371,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cmd = "OMP_NUM_THREADS=2 .venv/bin/" + command("library_scale", sys.argv[1:] if argv is None else argv)
     LIBRARIES.mkdir(parents=True, exist_ok=True)
     corpus = news(Config.from_env())
-    additions = write_additions(corpus, LIBRARIES / "additions", 103)
+    additions = write_additions(corpus, notes_of(corpus, Config.from_env()), LIBRARIES / "additions", 103)
     print(
         f"load average {os.getloadavg()[0]:.1f} on {cores()} cores; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
     )

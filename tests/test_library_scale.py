@@ -1,11 +1,13 @@
-"""The scale benchmark's synthetic library, questions, hashing embedder and table (no corpus, no models)."""
+"""The scale benchmark's synthetic library, its composed annotation, questions, hashing embedder and table."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from benchmarks import library_scale
+from benchmarks import library_scale, synthetic_library
 from qa import Article
+from qa.ingest.annotate import Annotator
+from qa.models import Models
 
 CORPUS = [
     Article(
@@ -19,10 +21,29 @@ CORPUS = [
 
 
 def test_every_synthetic_article_is_unique_even_past_the_corpus() -> None:
-    articles = [library_scale.synthetic(i, CORPUS) for i in range(12)]
+    notes = [None] * len(CORPUS)
+    articles = [synthetic_library.synthetic(i, CORPUS, notes) for i in range(12)]
     assert len({a.text for a in articles}) == len({a.doc_id for a in articles}) == 12
     assert articles[7].text.startswith("NEWSDESK WIRE (library 7) - " + CORPUS[2].text)
-    assert library_scale.synthetic(0, CORPUS, "added").doc_id == "added-000000"
+    assert synthetic_library.synthetic(0, CORPUS, notes, "added").doc_id == "added-000000"
+
+
+def test_the_composed_annotation_marks_the_same_sentences_and_names_as_the_parts(models: Models) -> None:
+    annotator = Annotator(models.nlp())
+    parts = annotator.annotate(CORPUS)
+    composed = synthetic_library.ComposedAnnotator(CORPUS, parts)
+    for i in (0, 3, 7, 11):
+        article = synthetic_library.synthetic(i, CORPUS, parts)
+        notes = composed.one(article)
+        base, other = parts[i % 5], parts[(31 * i + 7) % 5]
+        source = [CORPUS[i % 5].text[s.start : s.end] for s in base.sentences]
+        source += [CORPUS[(31 * i + 7) % 5].text[s.start : s.end] for s in other.sentences[:2]]
+        texts = [article.text[s.start : s.end] for s in notes.sentences]
+        assert texts[0] == f"NEWSDESK WIRE (library {i}) - " + source[0] and texts[1:] == source[1:]
+        names = [article.text[e.start : e.end] for s in notes.sentences for e in s.entities]
+        original = [CORPUS[i % 5].text[e.start : e.end] for s in base.sentences for e in s.entities]
+        original += [CORPUS[(31 * i + 7) % 5].text[e.start : e.end] for s in other.sentences[:2] for e in s.entities]
+        assert names == original and names  # the towns, Monday
 
 
 def test_questions_are_made_of_a_sentence_of_a_library_article() -> None:
