@@ -136,7 +136,10 @@ def write_additions(corpus: Sequence[Article], notes: Sequence[ArticleNotes], fo
         record = {"doc_id": a.doc_id, "title": a.title, "text": a.text, "date": a.date, "source": a.source}
         path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
         paths.append(path)
-    return paths
+    words = corpus[5].text.split()[:54]  # and a short one, as the issue measured: 60 words
+    short = {"doc_id": "added-short", "title": "Short wire", "text": "NEWSDESK WIRE (added short) - " + " ".join(words)}
+    (folder / "added-short.json").write_text(json.dumps(short, ensure_ascii=False), encoding="utf-8")
+    return [*paths, folder / "added-short.json"]
 
 
 # ---- processes -------------------------------------------------------------------------------------------
@@ -297,7 +300,9 @@ def measure(size: int, corpus: Sequence[Article], additions: Sequence[Path], arg
         scratch = Path(tmp)
         print("  qa index, 1 article ...", flush=True)
         row["cli_add_1"] = cli_add(size, additions[:1], scratch)
-        print(f"    {row['cli_add_1']['wall_s']} s; qa index, 100 articles ...", flush=True)
+        print(f"    {row['cli_add_1']['wall_s']} s; qa index, 1 article of 60 words ...", flush=True)
+        row["cli_add_short"] = cli_add(size, additions[-1:], scratch)
+        print(f"    {row['cli_add_short']['wall_s']} s; qa index, 100 articles ...", flush=True)
         row["cli_add_100"] = cli_add(size, additions[1:101], scratch)
         print(f"    {row['cli_add_100']['wall_s']} s; qa ask cold x{args.cold_runs} ...", flush=True)
         cold = [
@@ -309,10 +314,10 @@ def measure(size: int, corpus: Sequence[Article], additions: Sequence[Path], arg
         copy = scratch / "serve"
         shutil.copytree(folder, copy)
         (scratch / "questions.json").write_text(json.dumps(questions), encoding="utf-8")
-        extra = [str(p) for p in additions[101:103]]
+        extra = [str(p) for p in [*additions[101:103], additions[-1]]]
         child = timed_child(this_script("--serve-probe", str(copy), str(scratch / "questions.json"), *extra))
         row["serve"] = last_json(child["stdout"]) | {"process_peak_rss_mb": child["peak_rss_mb"]}
-    row["api_add_1_s"] = row["serve"]["api_add_s"][-1]
+    row["api_add_1_s"], row["api_add_short_s"] = row["serve"]["api_add_s"][-2:]
     print(f"    {row['serve']}", flush=True)
     return row
 
@@ -321,21 +326,23 @@ def measure(size: int, corpus: Sequence[Article], additions: Sequence[Path], arg
 def table(rows: Sequence[dict[str, Any]], builds: dict[int, dict[str, Any]], cmd: str) -> str:
     """The Markdown table of ``rows`` (skipped sizes with their estimated build time)."""
     lines = [
-        "| articles | passages | build min | add 1, `qa index` | add 100, `qa index` | add 1, `Assistant.add` | "
-        "`qa ask` cold | serving RSS | `ask` p50 warm | disk |",
-        "|---:|---:|---:|---|---|---:|---:|---:|---:|---:|",
+        "| articles | passages | build min | add 1, `qa index` | add 1 of 60 words, `qa index` | add 100, `qa index` "
+        "| add 1, `Assistant.add` | add 1 of 60 words, `Assistant.add` | `qa ask` cold | serving RSS "
+        "| `ask` p50 warm | disk |",
+        "|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for size, info in sorted(builds.items()):
         r = next((r for r in rows if r["size"] == size), None)
         if r is None or info.get("skipped"):
             est = info.get("estimated_build_s", 0) / 60
-            lines.append(f"| {size:,} | | ~{est:.0f} (est.) | skipped: build over budget | | | | | | |")
+            lines.append(f"| {size:,} | | ~{est:.0f} (est.) | skipped: build over budget | | | | | | | | |")
             continue
-        one, hundred, serve = r["cli_add_1"], r["cli_add_100"], r["serve"]
+        one, short, hundred, serve = r["cli_add_1"], r["cli_add_short"], r["cli_add_100"], r["serve"]
         lines.append(
             f"| {size:,} | {info['passages']:,} | {info['build_s'] / 60:.1f} | {one['wall_s']:.1f} s, "
-            f"{one['peak_rss_mb']:,} MiB | {hundred['wall_s']:.1f} s, {hundred['peak_rss_mb']:,} MiB | "
-            f"{r['api_add_1_s']:.2f} s | {r['ask_cold_s']:.1f} s | {serve['serving_rss_mb']:,.0f} MiB | "
+            f"{one['peak_rss_mb']:,} MiB | {short['wall_s']:.1f} s, {short['peak_rss_mb']:,} MiB | "
+            f"{hundred['wall_s']:.1f} s, {hundred['peak_rss_mb']:,} MiB | {r['api_add_1_s']:.2f} s | "
+            f"{r['api_add_short_s']:.2f} s | {r['ask_cold_s']:.1f} s | {serve['serving_rss_mb']:,.0f} MiB | "
             f"{serve['ask_p50_ms']} ms | {r['disk_mb']:,.0f} MiB |"
         )
     return "\n".join([*lines, "", f"Command: `{cmd}`"])

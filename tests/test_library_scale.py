@@ -63,6 +63,8 @@ def test_table_shows_measured_and_skipped_sizes() -> None:
         "size": 10,
         "disk_mb": 1.0,
         "cli_add_1": {"wall_s": 4.0, "peak_rss_mb": 600},
+        "cli_add_short": {"wall_s": 3.0, "peak_rss_mb": 500},
+        "api_add_short_s": 0.1,
         "cli_add_100": {"wall_s": 50.0, "peak_rss_mb": 700},
         "api_add_1_s": 0.3,
         "ask_cold_s": 4.2,
@@ -70,5 +72,6 @@ def test_table_shows_measured_and_skipped_sizes() -> None:
     }
     builds = {10: {"passages": 100, "build_s": 6.0}, 50000: {"skipped": True, "estimated_build_s": 13800}}
     text = library_scale.table([row], builds, "cmd")
-    assert "| 10 | 100 | 0.1 | 4.0 s, 600 MiB | 50.0 s, 700 MiB | 0.30 s | 4.2 s | 620 MiB | 500 ms | 1 MiB |" in text
+    row_text = "| 10 | 100 | 0.1 | 4.0 s, 600 MiB | 3.0 s, 500 MiB | 50.0 s, 700 MiB | 0.30 s | 0.10 s | 4.2 s | "
+    assert row_text + "620 MiB | 500 ms | 1 MiB |" in text
     assert "| 50,000 | | ~230 (est.) | skipped" in text
