@@ -129,16 +129,18 @@ def write(folder: Path, stored: Stored, hashes: Mapping[str, str], previous: Pat
     return out
 
 
-def locate(segment: ArticleSegment, stored: Stored) -> None:
-    """Read the records of a segment this process wrote from its files from now on (they were in memory)."""
+def locate(segment: ArticleSegment, stored: Stored) -> ArticleSegment:
+    """Read the records of a segment this process wrote from its files from now on (they were in memory);
+    returns the segment without its open files (its records hold them)."""
     if not segment.opened:
-        return
+        return segment
     places = zip((stored.articles, stored.notes, stored.passages.spans), KINDS, strict=True)
     for records, kind in places:
         file, at = segment.opened[kind]
         for i, doc_id in enumerate(segment.held):
             if doc_id in records:
                 records.locate(doc_id, file, at[i], at[i + 1])
+    return ArticleSegment(segment.name, segment.held)
 
 
 def read(folder: Path, hashes: Mapping[str, str]) -> Stored:

@@ -230,8 +230,8 @@ class PassageIndex:
             self._check_unchanged(root)
             replaced = versions.recorded_store(root)
             version = self._write_version(root)
-            for segment in self._stored.segments:  # records written now are read from their files from now on
-                article_store.locate(segment, self._stored)
+            # the records written now are read from their files from now on
+            self._stored.segments = [article_store.locate(s, self._stored) for s in self._stored.segments]
         stores.drop_replaced(replaced, self.store)
         log.info("Saved index to %s (version %s)", root, version)
 
