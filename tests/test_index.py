@@ -121,8 +121,6 @@ def _truncate(path: Path) -> None:
 # (damage done to a file of the live version, what the error must name)
 DAMAGE = {
     "FAISS vector flipped": (lambda v: _flip_byte(next((v / "faiss").glob("*.faiss")), 0.9), ".faiss is damaged"),
-    "passage spans torn": (lambda v: _truncate(next((v / "articles").glob("*.passages.jsonl"))), ".jsonl is damaged"),
-    "article text edited": (lambda v: _edit(next((v / "articles").glob("*[0-9a-f].jsonl"))), ".jsonl is damaged"),
     "BM25 file deleted": (lambda v: (v / "bm25" / "segments.json").unlink(), "bm25/segments.json is missing"),
     "BM25 segment torn": (lambda v: _truncate(next((v / "bm25").glob("*.npz"))), ".npz is damaged"),
     "segment ids torn": (lambda v: _truncate(next((v / "articles").glob("*.ids.json"))), ".ids.json is damaged"),
@@ -142,6 +140,29 @@ def test_damaged_index_file_is_detected_with_how_to_rebuild(
         Assistant.load(index_copy, config, models)
     message = str(err.value)
     assert expected in message
+    assert f"qa index PATH... --index {index_copy} --rebuild" in message
+
+
+# (damage done to a file read a record at a time, what the error must name): loading does not read these
+# files whole; each record is checked against its CRC-32 when a question reads it.
+RECORD_DAMAGE = {
+    "article text edited": (lambda v: _edit(next((v / "articles").glob("*[0-9a-f].jsonl"))), ".jsonl is damaged"),
+    "annotations torn": (lambda v: _truncate(next((v / "articles").glob("*.notes.jsonl"))), ".notes.jsonl is damaged"),
+    "passages torn": (lambda v: _truncate(next((v / "articles").glob("*.passages.jsonl"))), ".passages.jsonl is"),
+}
+
+
+@pytest.mark.parametrize("damage", list(RECORD_DAMAGE))
+def test_a_damaged_record_is_caught_when_a_question_reads_it_with_how_to_rebuild(
+    damage: str, index_copy: Path, config: Config, models: Models
+) -> None:
+    harm, expected = RECORD_DAMAGE[damage]
+    harm(current_version(index_copy))
+    assistant = Assistant.load(index_copy, config, models)  # the record files are not read whole
+    with pytest.raises(CorruptIndexError) as err:
+        assistant.ask("What did China say about the Taliban?")
+    message = str(err.value)
+    assert expected in message and ("does not match its checksum" in message or "ends before byte" in message)
     assert f"qa index PATH... --index {index_copy} --rebuild" in message
 
 

@@ -5,20 +5,23 @@ A segment holds the articles written together. A version's ``articles/`` folder 
 in ``segments.json``; segment ``NAME`` is ``NAME.jsonl`` (one article a line, as ``Article.to_dict``),
 ``NAME.notes.jsonl`` (their annotations), ``NAME.passages.jsonl`` (their passages' spans,
 ``qa.index.passage_table``) and ``NAME.ids.json`` (for each line: the doc id, the content hash, the
-first vector id and passage count, and the byte offsets of the line in each file). A segment never
+title, date and source, the first vector id and passage count, and the byte offsets and CRC-32 of the
+line in each file). A segment never
 changes: a new version links the segments of the previous one and writes one new segment of the
 articles added or replaced since. The manifest's ``articles`` (doc id → content hash) says which line
 of which segment is live: a removed or replaced article's old line stays in its segment until the
 segment is rewritten with its live lines only, when fewer than half of its lines are live or when
 ``MERGE_FACTOR`` segments reach the same size class.
 
-Annotations and passage spans are read when a question needs them (``qa.index.records``).
+Articles, annotations and passage spans are read when a question needs them (``qa.index.records``),
+each checked against its CRC-32 then: loading does not read the record files (``read_on_demand``).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +50,7 @@ class ArticleSegment:
 
     name: str
     held: Mapping[str, str]
-    opened: Mapping[str, tuple[SegmentFile, list[int]]] = field(default_factory=dict, compare=False)
+    opened: Mapping[str, tuple[SegmentFile, list[int], list[int]]] = field(default_factory=dict, compare=False)
 
 
 Heading = tuple[str, "str | None", "str | None"]  # an article's title, date and source
@@ -88,6 +91,11 @@ def heading(article: Article) -> Heading:
 def new_articles() -> LazyRecords[Article]:
     """An empty article store (records as ``Article.to_dict`` lines; the last 1,024 read stay parsed)."""
     return LazyRecords(lambda line: Article(**orjson.loads(line)), lambda a: orjson.dumps(a.to_dict()), 1024)
+
+
+def read_on_demand(rel: str) -> bool:
+    """True for a version's files (path relative to it) that are read a record at a time, never whole."""
+    return rel.startswith(f"{FOLDER}/") and rel.endswith(".jsonl")
 
 
 def new_notes() -> LazyRecords[ArticleNotes]:
@@ -136,10 +144,10 @@ def locate(segment: ArticleSegment, stored: Stored) -> ArticleSegment:
         return segment
     places = zip((stored.articles, stored.notes, stored.passages.spans), KINDS, strict=True)
     for records, kind in places:
-        file, at = segment.opened[kind]
+        file, at, crcs = segment.opened[kind]
         for i, doc_id in enumerate(segment.held):
             if doc_id in records:
-                records.locate(doc_id, file, at[i], at[i + 1])
+                records.locate(doc_id, file, at[i], at[i + 1], crcs[i])
     return ArticleSegment(segment.name, segment.held)
 
 
@@ -159,11 +167,11 @@ def read(folder: Path, hashes: Mapping[str, str]) -> Stored:
         if not wanted:
             continue
         files = dict(zip(KINDS, (SegmentFile(folder / FOLDER / n) for n in _files(name)[:3]), strict=True))
-        at = ids["offsets"]
+        at, crcs = ids["offsets"], ids["crc"]
         for i in wanted:
             doc_id = ids["doc_ids"][i]
             for records, kind in zip((stored.articles, stored.notes, stored.passages.spans), KINDS, strict=True):
-                records.locate(doc_id, files[kind], at[kind][i], at[kind][i + 1])
+                records.locate(doc_id, files[kind], at[kind][i], at[kind][i + 1], crcs[kind][i])
             title, date, source = ids["headings"][i]
             found[doc_id] = (title, date, source)
             first, count = ids["vectors"][i]
@@ -194,13 +202,15 @@ def _write_segment(target: Path, doc_ids: Sequence[str], stored: Stored, hashes:
         "passages": (stored.passages.spans.line(d) for d in doc_ids),
     }
     offsets: dict[str, list[int]] = {}
+    crcs: dict[str, list[int]] = {}
     for kind, file in zip(KINDS, _files(name), strict=False):
-        at = [0]
+        at, crc = [0], []
         with open(target / file, "wb") as fh:
             for line in lines[kind]:
                 fh.write(line)
                 at.append(at[-1] + len(line))
-        offsets[kind] = at
+                crc.append(zlib.crc32(line))
+        offsets[kind], crcs[kind] = at, crc
     held = {d: hashes[d] for d in doc_ids}
     record = {
         "doc_ids": list(held),
@@ -208,8 +218,9 @@ def _write_segment(target: Path, doc_ids: Sequence[str], stored: Stored, hashes:
         "vectors": [list(stored.passages.vectors(d)) for d in doc_ids],
         "headings": [list(stored.headings[d]) for d in doc_ids],
         "offsets": offsets,
+        "crc": crcs,
     }
     (target / _files(name)[3]).write_bytes(orjson.dumps(record))
     files = zip(KINDS, _files(name), strict=False)
-    opened = {kind: (SegmentFile(target / file), offsets[kind]) for kind, file in files}
+    opened = {kind: (SegmentFile(target / file), offsets[kind], crcs[kind]) for kind, file in files}
     return ArticleSegment(name, held, opened)

@@ -21,7 +21,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
@@ -146,8 +146,12 @@ def _same_inode(a: Path, b: Path) -> bool:
     return (x.st_ino, x.st_dev) == (y.st_ino, y.st_dev)
 
 
-def verify_checksums(folder: Path, checksums: object, index_dir: str) -> None:
-    """Raise ``CorruptIndexError`` unless every file listed in ``checksums`` exists with that SHA-256."""
+def verify_checksums(
+    folder: Path, checksums: object, index_dir: str, by_record: Callable[[str], bool] = lambda rel: False
+) -> None:
+    """Raise ``CorruptIndexError`` unless every file listed in ``checksums`` exists with that SHA-256. Files
+    for which ``by_record(rel)`` holds are read a record at a time, each checked against its own checksum
+    then: here they need only exist (reading them whole would make loading read the whole library)."""
     if not isinstance(checksums, dict):
         raise CorruptIndexError(index_dir, "the manifest's file checksums are not a mapping")
     for rel, expected in checksums.items():
@@ -156,6 +160,10 @@ def verify_checksums(folder: Path, checksums: object, index_dir: str) -> None:
             raise CorruptIndexError(index_dir, f"the manifest lists an unsafe file name {rel!r}")
         path = folder.joinpath(*parts)
         try:
+            if by_record(str(rel)):
+                if not path.is_file():
+                    raise FileNotFoundError(path)
+                continue
             actual = sha256_file(path)
         except FileNotFoundError:
             raise CorruptIndexError(index_dir, f"{rel} is missing") from None

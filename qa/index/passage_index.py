@@ -276,7 +276,7 @@ class PassageIndex:
         manifest = read_manifest(folder, index_dir)
         versions.check_manifest(manifest, config, index_dir)
         if CHECKSUMS in manifest:
-            verify_checksums(folder, manifest[CHECKSUMS], index_dir)
+            verify_checksums(folder, manifest[CHECKSUMS], index_dir, article_store.read_on_demand)
         else:
             log.warning(
                 "The index in %s has no file checksums (written by an older version), so damage cannot be "

@@ -1,5 +1,7 @@
 """Records kept on disk and read when asked for: each is one JSON line of an immutable segment file,
-found by its byte offsets, parsed on first use (the most recently used stay parsed).
+found by its byte offsets, checked against its CRC-32 and parsed on first use (the most recently used
+stay parsed). Loading an index does not read these files whole, so each record carries its own checksum:
+a damaged record is a ``CorruptIndexError`` naming its file when it is read.
 
 Loading an index reads only where each record is; a question reads the few records its passages need.
 The files are held open from loading on, so a record stays readable after a later write has deleted
@@ -11,10 +13,13 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Generic, TypeVar
+
+from qa.errors import CorruptIndexError
 
 T = TypeVar("T")
 
@@ -26,11 +31,18 @@ class SegmentFile:
         self.path = path
         self._fd = os.open(path, os.O_RDONLY)
 
-    def read(self, start: int, end: int) -> bytes:
+    def read(self, start: int, end: int, crc: int | None = None) -> bytes:
+        """Bytes ``start:end``, checked against ``crc`` (their CRC-32) when given."""
         data = os.pread(self._fd, end - start, start)
         if len(data) != end - start:
-            raise ValueError(f"{self.path.name} ends before byte {end} (a damaged segment)")
+            raise self._damaged(f"it ends before byte {end}")
+        if crc is not None and zlib.crc32(data) != crc:
+            raise self._damaged(f"the record at bytes {start}-{end} does not match its checksum")
         return data
+
+    def _damaged(self, why: str) -> CorruptIndexError:
+        version, folder = self.path.parent.parent, self.path.parent.name  # <index>/<version>/articles/<file>
+        return CorruptIndexError(str(version.parent), f"{version.name}/{folder}/{self.path.name} is damaged: {why}")
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
@@ -45,16 +57,17 @@ class LazyRecords(MutableMapping[str, T], Generic[T]):
     def __init__(self, parse: Callable[[bytes], T], dump: Callable[[T], bytes], keep_parsed: int = 4096) -> None:
         self._parse = parse
         self._dump = dump
-        self._where: dict[str, tuple[SegmentFile, int, int]] = {}
+        self._where: dict[str, tuple[SegmentFile, int, int, int | None]] = {}
         self._set: dict[str, T] = {}
         self._parsed: OrderedDict[str, T] = OrderedDict()
         self._keep = keep_parsed
         self._lock = threading.Lock()
 
-    def locate(self, doc_id: str, file: SegmentFile, start: int, end: int) -> None:
-        """Say that ``doc_id``'s record is bytes ``start:end`` of ``file`` (it is read from there from now on)."""
+    def locate(self, doc_id: str, file: SegmentFile, start: int, end: int, crc: int | None = None) -> None:
+        """Say that ``doc_id``'s record is bytes ``start:end`` of ``file``, with CRC-32 ``crc`` (it is read
+        from there from now on)."""
         with self._lock:
-            self._where[doc_id] = (file, start, end)
+            self._where[doc_id] = (file, start, end, crc)
             self._set.pop(doc_id, None)
 
     def __getitem__(self, doc_id: str) -> T:
@@ -64,8 +77,8 @@ class LazyRecords(MutableMapping[str, T], Generic[T]):
             if doc_id in self._parsed:
                 self._parsed.move_to_end(doc_id)
                 return self._parsed[doc_id]
-            file, start, end = self._where[doc_id]
-        record = self._parse(file.read(start, end))
+            file, start, end, crc = self._where[doc_id]
+        record = self._parse(file.read(start, end, crc))
         with self._lock:
             if doc_id in self._where:
                 self._parsed[doc_id] = record
@@ -78,8 +91,8 @@ class LazyRecords(MutableMapping[str, T], Generic[T]):
         with self._lock:
             where = self._where.get(doc_id) if doc_id not in self._set else None
         if where is not None:
-            file, start, end = where
-            return file.read(start, end).rstrip(b"\n") + b"\n"
+            file, start, end, crc = where
+            return file.read(start, end, crc).rstrip(b"\n") + b"\n"
         return self._dump(self[doc_id]).rstrip(b"\n") + b"\n"
 
     def __setitem__(self, doc_id: str, record: T) -> None:
