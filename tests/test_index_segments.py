@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zlib
 from pathlib import Path
 
 import faiss
@@ -19,7 +20,7 @@ from qa.index.bm25 import MERGE_FACTOR
 from qa.index.durability import file_checksums
 from qa.index.migrate import migrate
 from qa.index.passage_table import passage_node
-from qa.index.records import LazyRecords, SegmentFile
+from qa.index.records import LazyRecords, RecordFile
 from qa.index.stores.faiss import FAISS_FILE
 from qa.index.stores.faiss_segments import FaissSegments
 from qa.index.versions import MANIFEST, current_version
@@ -156,7 +157,8 @@ def test_records_are_read_when_first_asked_for(seed_index_dir: Path) -> None:
     assert notes[doc_id] is first and first.doc_id == doc_id and first.sentences
     assert json.loads(line) == json.loads(notes.line(doc_id)) == first.to_json()
     few = article_store.new_notes()
-    few.locate("a", SegmentFile(next((version / "articles").glob("*.notes.jsonl"))), 0, len(line))
+    stored_at = next((version / "articles").glob("*.notes.jsonl"))  # the seed's annotation is its first line
+    few.locate(["a"], RecordFile(stored_at, [0, len(line)], [zlib.crc32(line)]), [0])
     few["c"] = first
     assert few["c"] is first and few["a"] == first and set(few) == {"a", "c"} and len(few) == 2
     del few["a"]

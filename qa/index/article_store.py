@@ -25,13 +25,14 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from qa.index.bm25 import merge_due
 from qa.index.durability import link_or_copy
 from qa.index.passage_table import PassageTable, Span
-from qa.index.records import LazyRecords, SegmentFile
+from qa.index.records import LazyRecords, RecordFile
 from qa.types import Article, ArticleNotes
 
 FOLDER = "articles"
@@ -50,7 +51,7 @@ class ArticleSegment:
 
     name: str
     held: Mapping[str, str]
-    opened: Mapping[str, tuple[SegmentFile, list[int], list[int]]] = field(default_factory=dict, compare=False)
+    opened: Mapping[str, RecordFile] = field(default_factory=dict, compare=False)
 
 
 Heading = tuple[str, "str | None", "str | None"]  # an article's title, date and source
@@ -77,6 +78,10 @@ class Stored:
         self.headings[article.doc_id] = heading(article)
         self.notes[article.doc_id] = notes
         return self.passages.add(article.doc_id, spans)
+
+    def records(self) -> tuple[tuple[LazyRecords[Any], str], ...]:
+        """Each kind of record kept in a segment's files, with its name (``KINDS``)."""
+        return tuple(zip((self.articles, self.notes, self.passages.spans), KINDS, strict=True))
 
     def drop(self, doc_id: str) -> None:
         for records in (self.articles, self.headings, self.notes):
@@ -142,12 +147,9 @@ def locate(segment: ArticleSegment, stored: Stored) -> ArticleSegment:
     returns the segment without its open files (its records hold them)."""
     if not segment.opened:
         return segment
-    places = zip((stored.articles, stored.notes, stored.passages.spans), KINDS, strict=True)
-    for records, kind in places:
-        file, at, crcs = segment.opened[kind]
-        for i, doc_id in enumerate(segment.held):
-            if doc_id in records:
-                records.locate(doc_id, file, at[i], at[i + 1], crcs[i])
+    live = [(i, d) for i, d in enumerate(segment.held) if d in stored.headings]
+    for records, kind in stored.records():
+        records.locate((d for _, d in live), segment.opened[kind], (i for i, _ in live))
     return ArticleSegment(segment.name, segment.held)
 
 
@@ -166,16 +168,11 @@ def read(folder: Path, hashes: Mapping[str, str]) -> Stored:
         wanted = [i for i, (d, h) in enumerate(held.items()) if hashes.get(d) == h and d not in found]
         if not wanted:
             continue
-        files = dict(zip(KINDS, (SegmentFile(folder / FOLDER / n) for n in _files(name)[:3]), strict=True))
-        at, crcs = ids["offsets"], ids["crc"]
-        for i in wanted:
-            doc_id = ids["doc_ids"][i]
-            for records, kind in zip((stored.articles, stored.notes, stored.passages.spans), KINDS, strict=True):
-                records.locate(doc_id, files[kind], at[kind][i], at[kind][i + 1], crcs[kind][i])
-            title, date, source = ids["headings"][i]
-            found[doc_id] = (title, date, source)
-            first, count = ids["vectors"][i]
-            vectors[doc_id] = (int(first), int(count))
+        doc_ids = [ids["doc_ids"][i] for i in wanted]
+        for (records, kind), file in zip(stored.records(), _files(name)[:3], strict=True):
+            records.locate(doc_ids, RecordFile(folder / FOLDER / file, ids["offsets"][kind], ids["crc"][kind]), wanted)
+        found.update(zip(doc_ids, (tuple(ids["headings"][i]) for i in wanted), strict=True))
+        vectors.update(zip(doc_ids, (tuple(ids["vectors"][i]) for i in wanted), strict=True))
     missing = [d for d in hashes if d not in found]
     if missing:
         raise ValueError(f"{len(missing)} article(s) of the manifest are not stored, e.g. {missing[0]!r}")
@@ -222,5 +219,5 @@ def _write_segment(target: Path, doc_ids: Sequence[str], stored: Stored, hashes:
     }
     (target / _files(name)[3]).write_bytes(orjson.dumps(record))
     files = zip(KINDS, _files(name), strict=False)
-    opened = {kind: (SegmentFile(target / file), offsets[kind], crcs[kind]) for kind, file in files}
+    opened = {kind: RecordFile(target / file, offsets[kind], crcs[kind]) for kind, file in files}
     return ArticleSegment(name, held, opened)

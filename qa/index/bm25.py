@@ -29,6 +29,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from qa.index.durability import link_or_copy
 
@@ -126,15 +127,16 @@ class Segment:
         arrays = {"indptr": self.indptr, "docs": self.docs, "tfs": self.tfs, "lengths": self.lengths}
         with (folder / names[0]).open("wb") as f:
             np.savez(f, **arrays)
-        vocab = sorted(self.terms, key=self.terms.__getitem__)
-        (folder / names[1]).write_text(json.dumps({"ids": list(self.ids), "terms": vocab}), encoding="utf-8")
+        (folder / names[1]).write_bytes(orjson.dumps({"ids": list(self.ids), "terms": self.terms}))
 
     @classmethod
     def load(cls, folder: Path, name: str) -> Segment:
-        meta = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        meta = orjson.loads((folder / f"{name}.json").read_bytes())
         with np.load(folder / f"{name}.npz", allow_pickle=False) as arrays:
             parts = {k: arrays[k] for k in ("indptr", "docs", "tfs", "lengths")}
-        terms = {t: i for i, t in enumerate(meta["terms"])}
+        terms = meta["terms"]  # term -> row of indptr (a list of terms, in row order, before format 4)
+        if isinstance(terms, list):
+            terms = {t: i for i, t in enumerate(terms)}
         if len(parts["indptr"]) != len(terms) + 1 or len(parts["lengths"]) != len(meta["ids"]):
             raise ValueError(f"BM25 segment {name} is inconsistent")
         return cls(name, tuple(meta["ids"]), terms, **parts)

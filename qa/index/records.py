@@ -11,11 +11,12 @@ the version folder it was read from (a segment that lives on is linked into the 
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -24,19 +25,24 @@ from qa.errors import CorruptIndexError
 T = TypeVar("T")
 
 
-class SegmentFile:
-    """An immutable file held open for reading at offsets (safe from any thread: ``os.pread``)."""
+class RecordFile:
+    """An immutable file of records, one a line, held open for reading at offsets (from any thread:
+    ``os.pread``): line ``row`` is bytes ``offsets[row]:offsets[row + 1]``, with CRC-32 ``crcs[row]``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, offsets: Sequence[int], crcs: Sequence[int]) -> None:
+        if len(offsets) != len(crcs) + 1:
+            raise ValueError(f"{path.name}: {len(crcs)} records but {len(offsets)} offsets")
         self.path = path
+        self.offsets, self.crcs = offsets, crcs
         self._fd = os.open(path, os.O_RDONLY)
 
-    def read(self, start: int, end: int, crc: int | None = None) -> bytes:
-        """Bytes ``start:end``, checked against ``crc`` (their CRC-32) when given."""
+    def read(self, row: int) -> bytes:
+        """Record ``row``, checked against its CRC-32."""
+        start, end = self.offsets[row], self.offsets[row + 1]
         data = os.pread(self._fd, end - start, start)
         if len(data) != end - start:
             raise self._damaged(f"it ends before byte {end}")
-        if crc is not None and zlib.crc32(data) != crc:
+        if zlib.crc32(data) != self.crcs[row]:
             raise self._damaged(f"the record at bytes {start}-{end} does not match its checksum")
         return data
 
@@ -57,18 +63,21 @@ class LazyRecords(MutableMapping[str, T], Generic[T]):
     def __init__(self, parse: Callable[[bytes], T], dump: Callable[[T], bytes], keep_parsed: int = 4096) -> None:
         self._parse = parse
         self._dump = dump
-        self._where: dict[str, tuple[SegmentFile, int, int, int | None]] = {}
+        self._where: dict[str, tuple[RecordFile, int]] = {}  # doc id -> (file, row)
         self._set: dict[str, T] = {}
         self._parsed: OrderedDict[str, T] = OrderedDict()
         self._keep = keep_parsed
         self._lock = threading.Lock()
 
-    def locate(self, doc_id: str, file: SegmentFile, start: int, end: int, crc: int | None = None) -> None:
-        """Say that ``doc_id``'s record is bytes ``start:end`` of ``file``, with CRC-32 ``crc`` (it is read
-        from there from now on)."""
+    def locate(self, doc_ids: Iterable[str], file: RecordFile, rows: Iterable[int]) -> None:
+        """Say that the records of ``doc_ids`` are these ``rows`` of ``file`` (they are read from there from
+        now on)."""
         with self._lock:
-            self._where[doc_id] = (file, start, end, crc)
-            self._set.pop(doc_id, None)
+            located = dict(zip(doc_ids, zip(itertools.repeat(file), rows, strict=False), strict=True))
+            self._where.update(located)
+            if self._set:
+                for doc_id in located:
+                    self._set.pop(doc_id, None)
 
     def __getitem__(self, doc_id: str) -> T:
         with self._lock:
@@ -77,8 +86,8 @@ class LazyRecords(MutableMapping[str, T], Generic[T]):
             if doc_id in self._parsed:
                 self._parsed.move_to_end(doc_id)
                 return self._parsed[doc_id]
-            file, start, end, crc = self._where[doc_id]
-        record = self._parse(file.read(start, end, crc))
+            file, row = self._where[doc_id]
+        record = self._parse(file.read(row))
         with self._lock:
             if doc_id in self._where:
                 self._parsed[doc_id] = record
@@ -91,8 +100,8 @@ class LazyRecords(MutableMapping[str, T], Generic[T]):
         with self._lock:
             where = self._where.get(doc_id) if doc_id not in self._set else None
         if where is not None:
-            file, start, end, crc = where
-            return file.read(start, end, crc).rstrip(b"\n") + b"\n"
+            file, row = where
+            return file.read(row).rstrip(b"\n") + b"\n"
         return self._dump(self[doc_id]).rstrip(b"\n") + b"\n"
 
     def __setitem__(self, doc_id: str, record: T) -> None:
