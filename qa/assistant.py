@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,13 +21,15 @@ from qa.config import Config
 from qa.conversation import Conversation
 from qa.errors import InvalidArgumentError, InvalidQuestionError, ModelLoadError, NoArticlesError
 from qa.index.durability import WriteLock
+from qa.index.migrate import Migration, migrate
 from qa.index.passage_index import PassageIndex
 from qa.index.versions import index_exists, index_matches
 from qa.ingest.annotate import Annotator
-from qa.ingest.articles import load_articles
 from qa.ingest.chunking import article_sentences
+from qa.ingest.http import Fetcher
+from qa.ingest.web import OnFetched, read_sources
 from qa.locks import ReadWriteLock, reading, writing
-from qa.models import Models, warm_models
+from qa.models import Models
 from qa.options import AskChanges, AskOptions
 from qa.pipeline.abstain import AbstentionModel
 from qa.pipeline.dialogue import Resolution
@@ -59,19 +60,6 @@ READERS = ("sentence", "llm")  # who writes answers: quoted sentences, or an LLM
 log = logging.getLogger(__name__)
 
 
-def start_loading(config: Config, seed_paths: Iterable[str | Path] = ("seeds",)) -> Future[Assistant]:
-    """Start loading the index of ``config`` (or building it from ``seed_paths`` when there is
-    none) in a thread, and its models in another; ``result()`` returns the assistant or raises
-    what loading raised. A server calls this before it imports its web framework: the index
-    is read and the models load meanwhile (on the 1,663-article index the page was up 0.2-0.3 s
-    sooner in a timing of each phase; benchmarks.speed cold cannot tell it from noise)."""
-    models = warm_models(config)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-index")
-    future = executor.submit(Assistant.load_or_build, config.index_dir, list(seed_paths), config, models)
-    executor.shutdown(wait=False)
-    return future
-
-
 class Assistant:
     """Answers questions about a collection of articles, citing the sentences it used.
 
@@ -99,6 +87,7 @@ class Assistant:
         self.abstention = AbstentionModel.load(self.config.abstention_model or None)
         self.scorer = SentenceScorer.load()
         self._lock = ReadWriteLock()
+        self.fetcher = Fetcher(self.config)  # web pages and feeds: its per-host limits hold for the whole assistant
 
     # ---- construction ------------------------------------------------------------
     @classmethod
@@ -110,14 +99,14 @@ class Assistant:
         models: Models | None = None,
         show_progress: bool = True,
     ) -> Assistant:
-        """Load the articles under ``paths``, index them, and persist to ``index_dir`` if given.
+        """Load the articles under ``paths`` (files, folders, URLs), index them, and persist to ``index_dir`` if given.
 
-        Files that cannot be used are skipped and listed in ``assistant.problems``; raises
+        Files and pages that cannot be used are skipped and listed in ``assistant.problems``; raises
         ``NoArticlesError`` when nothing could be loaded.
         """
         config = config or Config.from_env()
         paths = inputs.paths(paths)
-        report = load_articles(paths, config.max_file_bytes)
+        report = read_sources(paths, config, show_progress=show_progress)
         if not report.articles:
             details = "".join(f"\n  {p}" for p in report.problems)
             raise NoArticlesError(f"No articles could be loaded from {', '.join(map(str, paths))}.{details}")
@@ -165,19 +154,10 @@ class Assistant:
         index = PassageIndex.load(index_dir, config, models.embedder)
         return cls(index, config, models, index_dir=index_dir)
 
-    @classmethod
-    def load_or_build(
-        cls,
-        index_dir: str | Path,
-        seed_paths: Iterable[str | Path],
-        config: Config | None = None,
-        models: Models | None = None,
-    ) -> Assistant:
-        """Load ``index_dir``, or build it from ``seed_paths`` when it holds no index yet."""
-        if index_exists(index_dir):
-            return cls.load(index_dir, config, models)
-        log.info("No index in %s yet: building it from %s", index_dir, ", ".join(map(str, seed_paths)))
-        return cls.from_articles(seed_paths, index_dir=index_dir, config=config, models=models)
+    @staticmethod
+    def migrate(index_dir: str | Path, config: Config | None = None) -> Migration:
+        """Convert the index in ``index_dir`` from format 2 or 3 to the current one (nothing is embedded)."""
+        return migrate(index_dir, config or Config.from_env())
 
     @staticmethod
     def exists(index_dir: str | Path) -> bool:
@@ -186,29 +166,48 @@ class Assistant:
 
     @staticmethod
     def read_articles(paths: Iterable[str | Path] | str | Path, config: Config | None = None) -> LoadReport:
-        """Read the articles under ``paths`` without indexing them; problems are reported, not raised."""
+        """Read the articles under ``paths`` (fetching its URLs) without indexing them; problems are reported."""
         config = config or Config.from_env()
-        return load_articles(inputs.paths(paths), config.max_file_bytes)
+        return read_sources(inputs.paths(paths), config)
 
     # ---- updates -------------------------------------------------------------------
-    @writing
-    def add(self, paths: Iterable[str | Path] | str | Path, show_progress: bool = True) -> IndexUpdate:
+    def add(
+        self, paths: Iterable[str | Path] | str | Path, show_progress: bool = True, on_fetched: OnFetched | None = None
+    ) -> IndexUpdate:
         """Index new and changed articles under ``paths`` (unchanged ones are not re-embedded).
 
-        When the assistant has an ``index_dir``, the updated index replaces it atomically.
-        Files that cannot be used are reported in the result's ``problems``.
+        ``paths`` are files, folders and http(s) URLs of article pages, fetched politely (``qa.ingest.http``)
+        while questions go on; ``on_fetched(done, total, url, article or problem)`` hears of each. A page's
+        doc id comes from its canonical URL: fetched again, it replaces its old version. With an
+        ``index_dir``, the updated index replaces it atomically. What cannot be used is in ``problems``.
         """
-        report = load_articles(inputs.paths(paths), self.config.max_file_bytes)
+        report = read_sources(inputs.paths(paths), self.config, self.fetcher, show_progress, on_fetched)
+        update = self.add_articles(report.articles, show_progress)
+        return replace(update, problems=report.problems + update.problems)
+
+    @writing
+    def add_articles(
+        self,
+        articles: Sequence[Article],
+        show_progress: bool = True,
+        also: Callable[[Path, IndexUpdate], object] | None = None,
+    ) -> IndexUpdate:
+        """Index already read ``articles`` as ``add`` does. ``also(index_dir, update)`` runs under the same locks
+        once the index is written: to keep a file beside it (the feed list) in step with it."""
         with self._writing() as lock:
-            embedder, annotator = self.models.embedder(), self._annotator()
-            update = self.index.update(report.articles, self.config, embedder, annotator, show_progress)
+            update = IndexUpdate((), (), (), (), 0)
+            if articles:
+                embedder, annotator = self.models.embedder(), self._annotator()
+                update = self.index.update(articles, self.config, embedder, annotator, show_progress)
             if lock is not None and (update.added or update.replaced):
                 self.index.persist(lock.root, lock)
-        return replace(update, problems=report.problems + update.duplicates)
+            if also is not None and lock is not None:
+                also(lock.root, update)
+        return replace(update, problems=update.duplicates)
 
     @writing
     def remove(self, doc_ids: Sequence[str] | str) -> list[str]:
-        """Delete articles (FAISS vectors, docstore passages, article text); persists if it has an index_dir.
+        """Delete articles (vectors, passages, article text); persists if it has an index_dir.
 
         Raises ``UnknownArticleError`` if an id is not indexed; nothing is removed then.
         """

@@ -7,14 +7,17 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
-from qa.assistant import Assistant, start_loading
+from qa import Feeds, start_loading
+from qa.assistant import Assistant
 from qa.config import Config
-from qa.errors import InvalidArgumentError, NoArticlesError, QAError
+from qa.errors import NoArticlesError, QAError
 from qa.options import AskOptions
-from qa.types import Answer, removed_note
-from qa.web.auth import add_auth_arguments, read_credentials
+from qa.types import Answer
+from qa.web.auth import add_auth_arguments, add_serving_arguments, is_loopback, read_credentials, serving_address
+from qa.web.render import format_answer
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -105,11 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "index",
-        help="add article files and folders to the index (or build it)",
-        description="Load .txt/.md/.html/.json/.jsonl articles into the index. An existing index is updated: "
-        "new and changed articles are embedded, unchanged ones kept as they are. --rebuild starts afresh.",
+        help="add article files and folders, or article pages by URL, to the index (or build it)",
+        description="Load .txt/.md/.html/.json/.jsonl articles and article pages (http(s) URLs) into the index. An "
+        "existing index is updated: new and changed articles are embedded, unchanged ones kept; --rebuild: afresh.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="article files or folders (searched recursively)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="article files, folders (recursively) or page URLs")
     p.add_argument("--rebuild", action="store_true", help="replace the index with one of PATHs only")
     _common(p)
 
@@ -163,11 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the chat web UI",
         description="Serve the chat web UI (`python app.py` takes the same options).",
     )
-    p.add_argument(
-        "--host",
-        help="address to bind (default: $GRADIO_SERVER_NAME, else 127.0.0.1: this machine only)",
-    )
-    p.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
+    add_serving_arguments(p)
     p.add_argument(
         "--seeds",
         nargs="*",
@@ -179,7 +178,37 @@ def build_parser() -> argparse.ArgumentParser:
     _strictness(p)
     _llm(p)
     _common(p)
+    _feed_parser(sub)
+    _migrate_parser(sub)
     return parser
+
+
+def _migrate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "migrate",
+        help="convert an index of an older format",
+        description="Convert an index written in format 2 or 3 to the current one, without annotating or embedding "
+        "anything again (a crash leaves the old version live).",
+    )
+    _common(p)
+
+
+def _feed_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("feed", help="follow RSS and Atom feeds", description="Follow RSS and Atom feeds.")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    f = actions.add_parser("add", help="follow a feed and fetch its articles")
+    f.add_argument("url", metavar="FEED_URL")
+    f.add_argument("--every", default="30m", help="how often `qa serve` refreshes it: 90s, 30m, 6h, 1d (default 30m)")
+    f.add_argument("--no-refresh", action="store_true", help="only follow it; `qa feed refresh` fetches its articles")
+    f = actions.add_parser("list", help="list the feeds, when each was refreshed and how that went")
+    f.add_argument("--json", action="store_true", help="print JSON lines")
+    f = actions.add_parser("remove", help="stop following feeds (their articles stay in the library)")
+    f.add_argument("urls", nargs="+", metavar="FEED_URL")
+    f = actions.add_parser("refresh", help="add the new items of the feeds that are due (or of FEED_URLs)")
+    f.add_argument("urls", nargs="*", metavar="FEED_URL")
+    f.add_argument("--all", action="store_true", help="refresh every feed now, due or not")
+    for f in actions.choices.values():
+        _common(f)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -207,25 +236,6 @@ def _ask(ask: Callable[..., Answer], assistant: Assistant, args: argparse.Namesp
 def _print_token(token: str) -> None:
     sys.stderr.write(token)
     sys.stderr.flush()
-
-
-def format_answer(answer: Answer) -> str:
-    """Return the answer and its numbered sources as plain text for a terminal."""
-    lines = [answer.text]
-    if answer.unsupported:
-        lines.append(f"({removed_note(answer.unsupported)})")
-    if answer.reader == "llm-fallback":
-        lines.append("(the LLM's answer was not supported by its sources: these are the quoted sentences)")
-    for c in answer.citations:
-        meta = ", ".join(x for x in (c.source, c.date) if x)
-        said = f" · said by {c.speaker.label()}" if c.speaker is not None else ""
-        lines.append(
-            f"  [{c.number}] {c.title}{f' ({meta})' if meta else ''} · {c.doc_id} "
-            f"chars {c.start}-{c.end} · score {c.score:.2f}{said}"
-        )
-        if c.url:
-            lines.append(f"      {c.url}")
-    return "\n".join(lines)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -319,29 +329,51 @@ def cmd_chat(args: argparse.Namespace) -> int:
         print(format_answer(answer))
 
 
-def serving_address(host: str | None, port: int | None, environ: Mapping[str, str]) -> tuple[str, int]:
-    """The address to serve on: the flags, else Gradio's ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT``
-    (as containers and hosted Spaces set them), else 127.0.0.1:7860."""
-    host = host or environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"
-    if port is None:
-        raw = environ.get("GRADIO_SERVER_PORT", "").strip()
-        try:
-            port = int(raw) if raw else 7860
-        except ValueError:
-            raise InvalidArgumentError(f"GRADIO_SERVER_PORT={raw!r} is not a port number: use 1 to 65535.") from None
-    if not 0 < port < 65536:
-        raise InvalidArgumentError(f"Port {port} is out of range: use 1 to 65535 (--port or GRADIO_SERVER_PORT).")
-    return host, port
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     auth = read_credentials(args.auth, args.auth_file, os.environ)  # a bad login fails before any model loads
     host, port = serving_address(args.host, args.port, os.environ)
     config = _config(args)
+    if not is_loopback(host) and not args.allow_private_fetch:  # the page must not probe the network it runs in
+        config = config.with_changes(fetch_private=False)
     loading = start_loading(config, args.seeds)  # the index and models load while gradio is imported
     from qa.web.app import serve
 
     serve(config, host=host, port=port, seed_paths=args.seeds, auth=auth, loading=loading)
+    return 0
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.action in ("list", "remove") or args.action == "add" and args.no_refresh:
+        feeds = Feeds(config.index_dir, config)
+    else:
+        feeds = Feeds.of(Assistant.load(config.index_dir, config))
+    if args.action == "list":
+        statuses = feeds.list()
+        for s in statuses:
+            print(json.dumps(asdict(s), ensure_ascii=False) if args.json else Feeds.describe(s))
+        if not statuses and not args.json:
+            print("No feeds: `qa feed add FEED_URL` follows one.")
+        return 0
+    if args.action == "remove":
+        print(f"Stopped following {', '.join(feeds.remove(args.urls))}; their articles stay in the library.")
+        return 0
+    if args.action == "add":
+        statuses = [feeds.add(args.url, args.every, refresh=not args.no_refresh, show_progress=True)]
+    else:
+        statuses = feeds.refresh(args.urls or None, due_only=not (args.all or args.urls), show_progress=True)
+        if not statuses:
+            print("No feed is due for a refresh (`qa feed refresh --all` refreshes them all now).")
+    for s in statuses:
+        print(Feeds.describe(s))
+    return 1 if any(s.failed for s in statuses) else 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    done = Assistant.migrate(config.index_dir, config)
+    held = f"{done.articles} article(s), {done.passages} passage(s)"
+    print(f"Converted {done.index_dir}/ from format {done.from_format} to the current one: {held}")
     return 0
 
 
@@ -370,6 +402,8 @@ COMMANDS = {
     "chat": cmd_chat,
     "eval": cmd_eval,
     "serve": cmd_serve,
+    "feed": cmd_feed,
+    "migrate": cmd_migrate,
 }
 
 

@@ -109,6 +109,15 @@ class Config:
     # ---- inputs -----------------------------------------------------------------------------------
     max_file_bytes: int = _setting(20_000_000, "largest article file read", low=1)
     max_question_chars: int = _setting(2_000, "longest question asked", low=1)
+    # ---- web pages and feeds (qa/ingest/http.py); a page or feed is capped at max_file_bytes --------
+    fetch_timeout: float = _setting(20.0, "seconds a web page, feed or robots.txt may take in all", low=0.001)
+    fetch_redirects: int = _setting(5, "redirects followed at most", low=0)
+    fetch_per_host: int = _setting(2, "requests to one host at once at most", low=1)
+    fetch_robots: bool = _setting(True, "respect each site's robots.txt")
+    fetch_private: bool = _setting(
+        True, "fetch from this machine and private networks (`qa serve --host` not local: off unless allowed)"
+    )
+    feed_max_items: int = _setting(50, "items of a feed (its first, newest) read per refresh", low=1)
     # ---- generative answers (qa/pipeline/llm.py) ---------------------------------------------------
     llm: str = _setting("", "`gguf:/path/model.gguf`, `openai:http://host:port/v1` or `ollama:MODEL`; empty: none")
     llm_model: str = _setting("", "model name on an OpenAI-compatible server")

@@ -123,6 +123,31 @@ class IndexChangedError(QAError):
         self.index_dir = index_dir
 
 
+class FetchError(QAError):
+    """A web page or feed that could not be fetched or read: ``reason`` says why, ``status`` is its HTTP status."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+
+class UnknownFeedError(QAError, KeyError):
+    """A feed URL that the library does not follow (also a ``KeyError``)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"Not a followed feed: {url!r}. `qa feed list` lists the feeds.")
+        self.url = url
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class FeedListError(QAError):
+    """The feed list of an index folder (``feeds.json``) cannot be read."""
+
+
 class InvalidAuthError(QAError):
     """Login credentials (``--auth``, ``--auth-file``, ``$QA_AUTH``) that cannot be used."""
 

@@ -404,3 +404,27 @@ class LibrarySummary:
     articles: int
     passages: int
     vectors: str  # "faiss" (in the index folder) or "milvus://host:port/collection"
+
+
+@dataclass(frozen=True)
+class FeedItemResult:
+    """One item of a feed refresh: ``outcome`` added, updated, unchanged or failed, and why (``reason``)."""
+
+    url: str
+    outcome: str
+    title: str = ""
+    doc_id: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    """A followed feed: ``every`` seconds between refreshes, its last refresh (local time) and outcome."""
+
+    url: str
+    title: str
+    every: int
+    refreshed_at: str | None = None
+    outcome: str = "not refreshed yet"
+    failed: bool = False  # the feed itself could not be read
+    items: tuple[FeedItemResult, ...] = ()  # of the refresh just made

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -185,3 +187,20 @@ def test_a_loaded_index_reads_its_records_after_another_writer_deleted_its_versi
     assert answer.text == writer.ask(question).text and answer.citations
     for c in answer.citations:
         assert reader.article(c.doc_id).text[c.start : c.end] == c.quote
+
+
+def test_qa_migrate_converts_and_qa_ask_then_answers(tmp_path: Path, seed_index_dir: Path) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_index_dir, index_dir)
+    _downgrade(current_version(index_dir), 3)
+    qa = [str(Path(sys.executable).parent / "qa")]
+    question = ["ask", "What did China say about the Taliban?", "--index", str(index_dir)]
+    refused = subprocess.run([*qa, *question], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and f"qa migrate --index {index_dir}" in refused.stderr
+    done = subprocess.run([*qa, "migrate", "--index", str(index_dir)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "from format 3 to the current one: 1 article(s), 4 passage(s)" in done.stdout
+    answered = subprocess.run([*qa, *question], capture_output=True, text=True, timeout=300)
+    assert answered.returncode == 0 and "friendly and cooperative" in answered.stdout
+    again = subprocess.run([*qa, "migrate", "--index", str(index_dir)], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "already in format 4" in again.stderr

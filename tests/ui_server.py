@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,15 +23,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(seed_index_dir: Path, workdir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve a private copy of the seed index with app.py; yield the page's URL, stop it afterwards."""
+def running_app(
+    seed_index_dir: Path, workdir: Path, env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[str]:
+    """Serve a private copy of the seed index with app.py (and ``args``); yield the page's URL, stop it afterwards."""
     index_dir = workdir / "index"
     shutil.copytree(seed_index_dir, index_dir)
     port = free_port()
     log = workdir / "app.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(index_dir)],
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(index_dir), *args],
             cwd=ROOT,
             stdout=fh,
             stderr=subprocess.STDOUT,

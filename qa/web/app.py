@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from qa.assistant import Assistant, start_loading
+from qa import Feeds, FeedScheduler, start_loading
+from qa.assistant import Assistant
 from qa.config import Config
 from qa.types import SUPPORTED_SUFFIXES
 from qa.web import render
 from qa.web.auth import Credentials, exposure_warning
 from qa.web.gradio_shim import gr
 from qa.web.page import ChatPage, View
+from qa.web.sources import SourcesPanel, SourcesView
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +33,12 @@ EXAMPLE_QUESTIONS = [
 REFRESH_SECONDS = 5.0  # how often a page looks for articles added or removed elsewhere
 
 
-def build_app(assistant: Assistant) -> gr.Blocks:
-    """Return the chat page for ``assistant``; launch it with ``launch_options()``."""
+def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
+    """Return the chat page for ``assistant``; launch it with ``launch_options()``. ``feeds``: the feeds of its
+    index folder (default: ``Feeds.of(assistant)`` when it has one), shared with a ``FeedScheduler``."""
     library = assistant.library()
+    if feeds is None and assistant.index_dir is not None:
+        feeds = Feeds.of(assistant)
     # No telemetry: the assistant works offline and its questions stay on this machine.
     with gr.Blocks(title="Newsdesk QA", analytics_enabled=False) as app:
         header = gr.Markdown(render.header_markdown(library), elem_id="qa-header")
@@ -114,7 +119,18 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             elem_id="qa-remove-choice",
                         )
                         remove_btn = gr.Button("Remove", variant="stop", elem_id="qa-remove")
+                with gr.Row(equal_height=True):
+                    url_box = gr.Textbox(
+                        label="Add from URL: the addresses (http or https) of article pages, one a line",
+                        placeholder="https://…",
+                        lines=1,
+                        max_lines=8,
+                        scale=4,
+                        elem_id="qa-url",
+                    )
+                    url_btn = gr.Button("Fetch and add", variant="primary", scale=1, elem_id="qa-add-url")
                 status = gr.Markdown(elem_id="qa-library-status")
+                feed_parts, (add_feed_btn, refresh_feeds_btn, remove_feeds_btn) = _feeds_panel(feeds)
 
         view = View(
             question, chatbot, turns, sources, export, library_view, to_remove, source_filter, header, seen, status
@@ -132,15 +148,62 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             lambda: None, None, [uploads], api_visibility="private"
         )
         remove_btn.click(page.remove, [to_remove], [status, *library_out], api_name="remove")
+        sources_view = SourcesView(url_box, *feed_parts)
+        panel = SourcesPanel(page, feeds, sources_view)
+        url_btn.click(panel.add_urls, [url_box], [status, url_box, *library_out], api_name="add_urls")
+        url_box.submit(panel.add_urls, [url_box], [status, url_box, *library_out], api_visibility="private")
+        feed_out = [sources_view.feed_status, sources_view.feed_url, *sources_view.feed_outputs, *library_out]
+        feed_in = [sources_view.feed_url, sources_view.feed_every]
+        add_feed_btn.click(panel.add_feed, feed_in, feed_out, api_name="add_feed")
+        choice = [sources_view.feed_choice]
+        refresh_feeds_btn.click(panel.refresh_now, choice, feed_out, api_name="refresh_feeds")
+        remove_out = [sources_view.feed_status, *sources_view.feed_outputs]
+        remove_feeds_btn.click(panel.remove_feeds, choice, remove_out, api_name="remove_feeds")
+        gr.api(panel.feeds_api, api_name="feeds")
         # a page opened later shows the library as it is then, but is left alone when it is as built: an update of
         # the Filters row while someone types in it would wipe what they typed
         app.load(page.refresh_if_changed, [seen], library_out, api_visibility="private", show_progress="hidden")
         gr.Timer(REFRESH_SECONDS).tick(
             page.refresh_if_changed, [seen], library_out, api_visibility="private", show_progress="hidden"
         )
+        # the feed table shows each scheduled refresh within seconds
+        feeds_in, feeds_out = [sources_view.feeds_seen, sources_view.feed_choice], sources_view.feed_outputs
+        app.load(panel.refresh_feeds_if_changed, feeds_in, feeds_out, api_visibility="private", show_progress="hidden")
+        gr.Timer(REFRESH_SECONDS).tick(
+            panel.refresh_feeds_if_changed, feeds_in, feeds_out, api_visibility="private", show_progress="hidden"
+        )
         gr.api(page.ask_api, api_name="ask")
         gr.api(page.articles_api, api_name="articles")
     return app
+
+
+def _feeds_panel(feeds: Feeds | None) -> tuple[tuple[Any, ...], tuple[gr.Button, gr.Button, gr.Button]]:
+    """The Feeds panel of the Library tab: the followed feeds, adding one, refreshing and removing them.
+
+    Returns its components as ``SourcesView`` takes them (after the URL box), and its three buttons."""
+    listed = feeds.list() if feeds is not None else []
+    with gr.Accordion("Feeds (RSS and Atom)", open=True, visible=feeds is not None):
+        table = gr.HTML(render.feeds_html(listed, Feeds.format_every), elem_id="qa-feeds", elem_classes="qa-library")
+        with gr.Row(equal_height=True):
+            url = gr.Textbox(label="Feed address (http or https)", max_lines=1, scale=4, elem_id="qa-feed-url")
+            every = gr.Textbox(
+                label="Refresh every (90s, 30m, 6h, 1d)", value="30m", max_lines=1, scale=1, elem_id="qa-feed-every"
+            )
+            add = gr.Button("Add feed", variant="primary", scale=1, elem_id="qa-feed-add")
+        with gr.Row(equal_height=True):
+            choice = gr.Dropdown(
+                [(f.title or f.url, f.url) for f in listed],
+                multiselect=True,
+                label="Feeds to refresh or remove (refresh: all when none is chosen)",
+                value=[],
+                scale=4,
+                elem_id="qa-feed-choice",
+            )
+            refresh = gr.Button("Refresh now", scale=1, elem_id="qa-feed-refresh")
+            remove = gr.Button("Remove feed", variant="stop", scale=1, elem_id="qa-feed-remove")
+        status = gr.Markdown(elem_id="qa-feed-status")
+    seen = gr.State(render.feeds_signature(listed))
+    return (table, url, every, choice, status, seen), (add, refresh, remove)
 
 
 def _reader_setting(assistant: Assistant) -> gr.Radio | None:
@@ -178,14 +241,22 @@ def serve(
     """
     if warning := exposure_warning(host, auth):
         log.warning(warning)
+    if not config.fetch_private:
+        log.info("URLs on this machine and private networks are not fetched (--allow-private-fetch allows them)")
     assistant = (loading or start_loading(config, seed_paths)).result()
-    app = build_app(assistant)
+    feeds = Feeds.of(assistant) if assistant.index_dir is not None else None
+    scheduler = FeedScheduler(feeds).start() if feeds is not None else None  # feeds refreshed on their schedule
+    app = build_app(assistant, feeds)
     log.info("Serving on http://%s:%d%s", host, port, f" (login required: {len(auth)} user(s))" if auth else "")
-    app.queue(default_concurrency_limit=4).launch(
-        server_name=host,
-        server_port=port,
-        show_error=False,
-        auth=auth or None,
-        auth_message="Newsdesk QA: log in with the user name and password you were given." if auth else None,
-        **launch_options(config),
-    )
+    try:
+        app.queue(default_concurrency_limit=4).launch(
+            server_name=host,
+            server_port=port,
+            show_error=False,
+            auth=auth or None,
+            auth_message="Newsdesk QA: log in with the user name and password you were given." if auth else None,
+            **launch_options(config),
+        )
+    finally:
+        if scheduler is not None:
+            scheduler.stop(timeout=5)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from qa.errors import InvalidAuthError
+from qa.errors import InvalidArgumentError, InvalidAuthError
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def serving_address(host: str | None, port: int | None, environ: Mapping[str, str]) -> tuple[str, int]:
+    """The address to serve on: the flags, else Gradio's ``GRADIO_SERVER_NAME`` and ``GRADIO_SERVER_PORT``
+    (as containers and hosted Spaces set them), else 127.0.0.1:7860."""
+    host = host or environ.get("GRADIO_SERVER_NAME", "").strip() or "127.0.0.1"
+    if port is None:
+        raw = environ.get("GRADIO_SERVER_PORT", "").strip()
+        try:
+            port = int(raw) if raw else 7860
+        except ValueError:
+            raise InvalidArgumentError(f"GRADIO_SERVER_PORT={raw!r} is not a port number: use 1 to 65535.") from None
+    if not 0 < port < 65536:
+        raise InvalidArgumentError(f"Port {port} is out of range: use 1 to 65535 (--port or GRADIO_SERVER_PORT).")
+    return host, port
+
+
 def exposure_warning(host: str, credentials: Credentials | None) -> str | None:
     """Return the warning to log when serving on ``host`` lets others in unchecked, else None."""
     if is_loopback(host):
@@ -106,4 +121,18 @@ def add_auth_arguments(parser: argparse.ArgumentParser) -> None:
         "--auth-file",
         metavar="FILE",
         help=f"require a login listed in FILE, one USER:PASSWORD a line (default: ${AUTH_ENV} if set, else no login)",
+    )
+
+
+def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add where a command that serves the page binds (``--host``, ``--port``) and what the page may fetch."""
+    parser.add_argument(
+        "--host", help="address to bind (default: $GRADIO_SERVER_NAME, else 127.0.0.1: this machine only)"
+    )
+    parser.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT, else 7860)")
+    parser.add_argument(
+        "--allow-private-fetch",
+        action="store_true",
+        help="let the page fetch URLs on this machine and private networks even when --host is not local "
+        "(refused by default then, so that the page cannot be used to probe the network it runs in)",
     )

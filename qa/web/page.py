@@ -225,19 +225,21 @@ class ChatPage:
         if not paths:
             return {self.view.status: "Choose one or more article files first.", **self.refresh()}
         try:
-            lines = self._describe_update(self.assistant.add(paths, show_progress=False))
+            lines = self.describe_update(self.assistant.add(paths, show_progress=False))
         except QAError as exc:
             lines = [f"✗ {render.escape_text(str(exc))}"]
         return {self.view.status: "\n".join(f"- {line}" for line in lines), **self.refresh()}
 
-    def _describe_update(self, update: IndexUpdate) -> list[str]:
+    def describe_update(self, update: IndexUpdate) -> list[str]:
+        """One line per article added, updated or already there, and per file or page that could not be used."""
         esc = render.escape_text
         lines = []
         for verb, ids in (("Added", update.added), ("Updated", update.replaced), ("Already there", update.unchanged)):
             for doc_id in ids:
                 lines.append(f"✓ {verb}: {esc(self._title(doc_id))} (id {esc(doc_id)})")
         for problem in update.problems:
-            lines.append(f"✗ {esc(Path(problem.path).name)}: {esc(problem.reason)}")
+            where = problem.path if "://" in problem.path else Path(problem.path).name  # a page: its whole URL
+            lines.append(f"✗ {esc(where)}: {esc(problem.reason)}")
         return lines or ["✗ Nothing could be read from these files."]
 
     def _title(self, doc_id: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlparse
 
 from qa.errors import UnknownArticleError
-from qa.types import NEAREST, NO_ANSWER, Answer, Article, Citation, removed_note
+from qa.types import NEAREST, NO_ANSWER, Answer, Article, Citation, FeedStatus, removed_note
 
 CONTEXT_CHARS = 400  # of the article shown on each side of a quoted sentence
 SEARCHING = "<em>Searching the articles…</em>"
@@ -33,6 +33,7 @@ CSS = """
 .qa-library table { width: 100%; border-collapse: collapse; }
 .qa-library th, .qa-library td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #ddd; }
 a.qa-cite { text-decoration: none; font-weight: 600; }
+.qa-failed { color: #b00020; }
 """
 
 # Citation markers are links to "#source-<turn>-<n>": open that source (and the group of
@@ -241,3 +242,49 @@ def bot_message(text: str) -> dict[str, str]:
 def library_signature(library: Sequence[tuple[Article, int]]) -> str:
     """Return a string that changes whenever an article is added, changed or removed."""
     return "|".join(sorted(f"{a.doc_id}:{a.title}:{n}" for a, n in library))
+
+
+def feeds_html(feeds: Sequence[FeedStatus], every: Callable[[int], str]) -> str:
+    """Return the followed feeds as an HTML table: title, address, schedule (``every`` writes it), last refresh."""
+    if not feeds:
+        return "<p class='qa-meta'>No feeds yet: add the address of an RSS or Atom feed below.</p>"
+    rows = []
+    for f in feeds:
+        url = safe_url(f.url)
+        link = f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>" if url else ""
+        address = f"{link}{html.escape(f.url)}{'</a>' if url else ''}"
+        outcome = f"<span class='qa-failed'>{html.escape(f.outcome)}</span>" if f.failed else html.escape(f.outcome)
+        cells = [
+            html.escape(f.title),
+            address,
+            html.escape(every(f.every)),
+            html.escape(f.refreshed_at or "never"),
+            outcome,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("Feed", "Address", "Every", "Last refreshed", "Outcome"))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def feeds_signature(feeds: Sequence[FeedStatus]) -> str:
+    """Return a string that changes whenever a feed is added, removed, rescheduled or refreshed."""
+    return "|".join(f"{f.url}:{f.title}:{f.every}:{f.refreshed_at}:{f.outcome}" for f in feeds)
+
+
+def format_answer(answer: Answer) -> str:
+    """Return the answer and its numbered sources as plain text for a terminal."""
+    lines = [answer.text]
+    if answer.unsupported:
+        lines.append(f"({removed_note(answer.unsupported)})")
+    if answer.reader == "llm-fallback":
+        lines.append("(the LLM's answer was not supported by its sources: these are the quoted sentences)")
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, c.date) if x)
+        said = f" · said by {c.speaker.label()}" if c.speaker is not None else ""
+        lines.append(
+            f"  [{c.number}] {c.title}{f' ({meta})' if meta else ''} · {c.doc_id} "
+            f"chars {c.start}-{c.end} · score {c.score:.2f}{said}"
+        )
+        if c.url:
+            lines.append(f"      {c.url}")
+    return "\n".join(lines)
