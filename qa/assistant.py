@@ -425,4 +425,4 @@ class Assistant:
     @reading
     def summary(self) -> LibrarySummary:
         """How many articles and passages the library holds, and where its vectors live."""
-        return LibrarySummary(len(self.index.articles()), len(self.index), self.index.store.describe())
+        return LibrarySummary(self.index.article_count, len(self.index), self.index.store.describe())

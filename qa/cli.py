@@ -243,7 +243,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.rebuild or not Assistant.exists(config.index_dir):
         assistant = Assistant.from_articles(args.paths, index_dir=config.index_dir, config=config)
         problems = assistant.problems
-        summary = f"Indexed {len(assistant.articles())} article(s)"
+        summary = f"Indexed {assistant.summary().articles} article(s)"
     else:
         assistant = Assistant.load(config.index_dir, config)
         update = assistant.add(args.paths)
@@ -255,7 +255,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         summary = (
             f"Added {len(update.added)}, updated {len(update.replaced)}, unchanged {len(update.unchanged)} "
             f"article(s) ({update.passages_embedded} passage(s) embedded); the index has "
-            f"{len(assistant.articles())} article(s)"
+            f"{assistant.summary().articles} article(s)"
         )
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
@@ -273,7 +273,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     config = _config(args)
     assistant = Assistant.load(config.index_dir, config)
     removed = assistant.remove(args.doc_ids)
-    print(f"Removed {len(removed)} article(s): {', '.join(removed)}; {len(assistant.articles())} left")
+    print(f"Removed {len(removed)} article(s): {', '.join(removed)}; {assistant.summary().articles} left")
     return 0
 
 

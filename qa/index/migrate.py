@@ -73,7 +73,7 @@ def migrate(index_dir: str | Path, config: Config) -> Migration:
             raise CorruptIndexError(str(index_dir), f"{type(exc).__name__}: {exc}") from exc
         index.persist(root, lock)
     log.info("Converted the index in %s from format %s to %s", index_dir, found, FORMAT_VERSION)
-    return Migration(str(index_dir), int(found), len(index.articles()), len(index), renumbered)
+    return Migration(str(index_dir), int(found), index.article_count, len(index), renumbered)
 
 
 def _read_old(folder: Path, manifest: dict[str, Any], index_dir: str, config: Config) -> tuple[PassageIndex, bool]:

@@ -313,6 +313,11 @@ class PassageIndex:
     def __len__(self) -> int:
         return int(self.manifest["passages"])
 
+    @property
+    def article_count(self) -> int:
+        """How many articles the index holds (none is read to count them)."""
+        return len(self._headings)
+
     def article(self, doc_id: str) -> Article:
         """Return one article; raises ``UnknownArticleError`` (a ``KeyError``) for an unknown id."""
         try:
