@@ -86,7 +86,9 @@ def _downgrade(version: Path, to_format: int, reversed_ids: bool = False) -> Non
     docstore = SimpleDocumentStore()
     docstore.add_documents(nodes)
     (version / "docstore.json").write_bytes(orjson.dumps(docstore.to_dict()))
-    (version / "index_store.json").write_text(json.dumps({"index_store/data": {}}))
+    struct = {"index_id": "passages", "summary": None, "nodes_dict": {n.node_id: n.node_id for n in nodes}}
+    stored_struct = {"index_store/data": {"passages": {"__type__": "vector_store", "__data__": struct}}}
+    (version / "index_store.json").write_text(json.dumps(stored_struct))
     ids, vectors = FaissSegments.load(version / "faiss", 384).stored_vectors()
     node_ids = [table.node_id(int(i)) for i in ids]
     if reversed_ids:
