@@ -67,12 +67,16 @@ def test_removed_passages_are_never_found_and_a_half_removed_segment_is_rewritte
     assert index.search("china", 200) != []  # the index it came from is unchanged
 
 
-def test_a_search_restricted_to_some_passages_stays_within_them() -> None:
-    texts, ids = _corpus(200, seed=2)
-    index = BM25Index.build(texts, ids)
-    only = set(ids[50:80])
-    found = index.search("china border trade police", 10, only)
-    assert found and {p for p, _ in found} <= only
+def test_a_search_restricted_to_some_articles_stays_within_their_passages() -> None:
+    texts, _ = _corpus(200, seed=2)
+    ids = [f"doc{i // 4}::{i % 4}" for i in range(200)]  # 50 articles of 4 passages
+    index = BM25Index.build(texts[:120], ids[:120]).added(texts[120:], ids[120:])
+    only = {f"doc{i}" for i in range(10, 40, 3)}
+    found = index.search("china border trade police", 30, only)
+    assert found and {p.rpartition("::")[0] for p, _ in found} <= only
+    unrestricted = dict(index.search("china border trade police", 200))
+    within = sorted((s for p, s in unrestricted.items() if p.rpartition("::")[0] in only), reverse=True)
+    assert [s for _, s in found] == pytest.approx(within[:30])  # the best of those articles' passages
     assert index.search("china", 10, set()) == []
 
 

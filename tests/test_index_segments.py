@@ -21,7 +21,7 @@ from qa.index import article_store, durability
 from qa.index.bm25 import MERGE_FACTOR
 from qa.index.durability import file_checksums
 from qa.index.migrate import migrate
-from qa.index.passage_table import passage_node
+from qa.index.passage_table import PassageTable, passage_node
 from qa.index.records import LazyRecords, RecordFile
 from qa.index.stores.faiss import FAISS_FILE
 from qa.index.stores.faiss_segments import FaissSegments
@@ -206,3 +206,12 @@ def test_qa_migrate_converts_and_qa_ask_then_answers(tmp_path: Path, seed_index_
     assert answered.returncode == 0 and "friendly and cooperative" in answered.stdout
     again = subprocess.run([*qa, "migrate", "--index", str(index_dir)], capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and "already in format 4" in again.stderr
+
+
+def test_the_passage_table_maps_articles_and_passages_to_their_vector_ids() -> None:
+    table = PassageTable(article_store.new_notes(), {"a": (0, 3), "b": (10, 2), "c": (5, 1)})  # type: ignore[arg-type]
+    assert table.vector_ids_of(["b", "a", "unknown"]).tolist() == [10, 11, 0, 1, 2]
+    assert table.vector_ids_of([]).tolist() == []
+    assert [table.vector_id(n) for n in ("a::2", "b::0", "b::2", "c::0", "x::0", "a")] == [2, 10, None, 5, None, None]
+    assert [table.node_id(i) for i in (0, 2, 3, 5, 11, 12)] == ["a::0", "a::2", None, "c::0", "b::1", None]
+    assert table.node_ids("b") == ["b::0", "b::1"] and "a::1" in table and "a::3" not in table

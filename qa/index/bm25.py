@@ -104,6 +104,15 @@ class Segment:
         """Each passage id's row."""
         return {pid: i for i, pid in enumerate(self.ids)}
 
+    @cached_property
+    def article_rows(self) -> dict[str, slice | list[int]]:
+        """Each article's rows (its passages' ids are ``<doc_id>::<position>``): a slice, as an article's
+        passages are added together, else the list of them."""
+        rows: dict[str, list[int]] = {}
+        for i, pid in enumerate(self.ids):
+            rows.setdefault(pid.rpartition("::")[0], []).append(i)
+        return {d: slice(r[0], r[-1] + 1) if r[-1] - r[0] == len(r) - 1 else r for d, r in rows.items()}
+
     def df(self, term: str) -> int:
         t = self.terms.get(term)
         return 0 if t is None else int(self.indptr[t + 1] - self.indptr[t])
@@ -233,7 +242,7 @@ class BM25Index:
 
     def search(self, query: str, top_k: int, only: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Return up to ``top_k`` (passage id, score) pairs with a positive score, best first;
-        ``only`` (passage ids) restricts the search to those passages."""
+        ``only`` (article ids: passage ids are ``<doc_id>::<position>``) restricts the search to their passages."""
         if not self.segments or top_k <= 0 or (only is not None and not only):
             return []
         words = tokens([query], self._stemmer)[0]
@@ -249,7 +258,10 @@ class BM25Index:
                     scores[docs] += idf[w] * tfs / (norm[docs] + tfs)
             if only is not None:
                 allowed = np.zeros(len(seg.ids), dtype=bool)
-                allowed[[seg.row[p] for p in only if p in seg.row]] = True
+                rows_of = seg.article_rows
+                for doc_id in only:
+                    if (held := rows_of.get(doc_id)) is not None:
+                        allowed[held] = True
                 scores[~allowed] = 0.0
             scores[dead] = 0.0
             rows = np.flatnonzero(scores > 0)

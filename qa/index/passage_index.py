@@ -329,6 +329,13 @@ class PassageIndex:
         """Return all articles, in indexing order."""
         return [self._articles[d] for d in self._headings]
 
+    def heading(self, doc_id: str) -> tuple[str, str | None, str | None]:
+        """An article's title, date and source, without reading it (``UnknownArticleError`` when not held)."""
+        try:
+            return self._headings[doc_id]
+        except (KeyError, TypeError):
+            raise UnknownArticleError(doc_id if isinstance(doc_id, str) else repr(doc_id)) from None
+
     def doc_ids_where(self, keep: Callable[[str, str | None, str | None], bool]) -> list[str]:
         """The ids of the articles for which ``keep(doc_id, source, date)`` holds, in indexing order
         (their headings are in memory: no article is read)."""
@@ -351,17 +358,16 @@ class PassageIndex:
     def dense_retriever(self, top_k: int, doc_ids: Collection[str] | None = None) -> VectorIndexRetriever:
         """A llama-index retriever over the passage vectors (embeds the query itself).
 
-        ``doc_ids`` restricts it to those articles' passages: FAISS searches their passage
-        ids, Milvus filters on the article ids.
+        ``doc_ids`` restricts it to those articles' passages: FAISS searches their vector ids
+        (consecutive per article), Milvus filters on the article ids.
         """
-        node_ids = None if doc_ids is None else self.node_ids(doc_ids)
         wanted = None if doc_ids is None else list(doc_ids)
-        return VectorIndexRetriever(self._index, similarity_top_k=top_k, node_ids=node_ids, doc_ids=wanted)
+        return VectorIndexRetriever(self._index, similarity_top_k=top_k, doc_ids=wanted)
 
     def bm25_search(self, query: str, top_k: int, doc_ids: Collection[str] | None = None) -> list[NodeWithScore]:
         """BM25's best passages for ``query`` (as docstore nodes), optionally within ``doc_ids``."""
         with self._lock:
-            only = None if doc_ids is None else set(self.node_ids(doc_ids))
+            only = None if doc_ids is None else set(doc_ids)
             found = self._bm25.search(query, top_k, only)
             return [NodeWithScore(node=self._index.docstore.get_node(i), score=score) for i, score in found]
 

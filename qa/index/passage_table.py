@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from typing import Any
 
+import numpy as np
 from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.storage.docstore.types import BaseDocumentStore, RefDocInfo
 
@@ -76,6 +77,15 @@ class PassageTable:
     def __iter__(self) -> Iterator[str]:
         for doc_id in list(self._vectors):
             yield from self.node_ids(doc_id)
+
+    def vector_ids_of(self, doc_ids: Iterable[str]) -> np.ndarray:
+        """The vector ids of the passages of ``doc_ids`` (the articles held)."""
+        spans = [self._vectors[d] for d in doc_ids if d in self._vectors]
+        if not spans:
+            return np.zeros(0, dtype=np.int64)
+        firsts, counts = np.asarray(spans, dtype=np.int64).T
+        starts = np.cumsum(counts) - counts  # each article's place in the result
+        return np.repeat(firsts - starts, counts) + np.arange(int(counts.sum()), dtype=np.int64)
 
     def vector_id(self, node_id: str) -> int | None:
         """The vector id of a passage (None when it is not held)."""

@@ -76,7 +76,7 @@ class Retriever:
         self.index = index
         self.config = config
         self._get_embedder = get_embedder
-        self._reranker = Reranker(config, get_cross_encoder, lambda doc_id: index.article(doc_id).title)
+        self._reranker = Reranker(config, get_cross_encoder, lambda doc_id: index.heading(doc_id)[0])
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
 
@@ -120,7 +120,7 @@ class Retriever:
         return self._candidates(query, wanted, doc_ids)
 
     def _day(self, doc_id: str) -> date | None:
-        return parse_date(self.index.article(doc_id).date)
+        return parse_date(self.index.heading(doc_id)[1])
 
     def _as_of_candidates(self, query: str, wanted: int, doc_ids: list[str], as_of: date) -> list[Hit]:
         """The candidates from the ``as_of_window_days`` before ``as_of`` interleaved with

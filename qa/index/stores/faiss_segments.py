@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -203,6 +203,8 @@ class VectorIds(Protocol):
 
     def node_id(self, vector_id: int) -> str | None: ...
 
+    def vector_ids_of(self, doc_ids: Iterable[str]) -> np.ndarray: ...
+
 
 class IdMapFaissStore(FaissMapVectorStore):
     """llama-index's FAISS id-map store over ``FaissSegments``, with the passages' vector ids kept by the
@@ -276,13 +278,16 @@ class IdMapFaissStore(FaissMapVectorStore):
         raise NotImplementedError("delete passages by node id (delete_nodes)")
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Search FAISS; ``query.node_ids`` restricts the search to those passages."""
+        """Search FAISS; ``query.doc_ids`` (or ``node_ids``) restricts the search to those articles' passages."""
         if query.filters is not None:
             raise ValueError("Metadata filters are not implemented for FAISS: restrict by node_ids.")
         table = self._table()
         allowed = None
         limit = self.segments.ntotal
-        if query.node_ids is not None:
+        if query.doc_ids is not None:
+            allowed = table.vector_ids_of(query.doc_ids)
+            limit = len(allowed)
+        elif query.node_ids is not None:
             ids = [i for i in map(table.vector_id, query.node_ids) if i is not None]
             allowed, limit = np.asarray(ids, dtype=np.int64), len(ids)
         top_k = min(query.similarity_top_k or 0, limit)
