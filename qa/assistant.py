@@ -425,4 +425,5 @@ class Assistant:
     @reading
     def summary(self) -> LibrarySummary:
         """How many articles and passages the library holds, and where its vectors live."""
-        return LibrarySummary(self.index.article_count, len(self.index), self.index.store.describe())
+        index = self.index
+        return LibrarySummary(index.article_count, len(index), index.store.describe(), index.changes)

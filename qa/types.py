@@ -1,8 +1,6 @@
-"""Typed, immutable values that the pipeline stages hand each other.
-
-Offsets are character offsets into ``Article.text``: for every ``Sentence``, ``Passage``
-and ``Citation`` of an article, ``article.text[x.start:x.end] == x.text`` (or ``.quote``).
-"""
+"""Typed, immutable values that the pipeline stages hand each other. Offsets are character offsets into
+``Article.text``: for every ``Sentence``, ``Passage`` and ``Citation`` of an article,
+``article.text[x.start:x.end] == x.text`` (or ``.quote``)."""
 
 from __future__ import annotations
 
@@ -404,6 +402,7 @@ class LibrarySummary:
     articles: int
     passages: int
     vectors: str  # "faiss" (in the index folder) or "milvus://host:port/collection"
+    changes: int = 0  # how many times this process has changed the library (a page polls it, not the articles)
 
 
 @dataclass(frozen=True)

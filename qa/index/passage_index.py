@@ -72,6 +72,7 @@ class PassageIndex:
         self.version = version  # the version folder this index was read from or last written to
         self._lock = threading.RLock()  # searches never see a half-applied update
         self._bm25 = bm25
+        self.changes = 0  # updates and removals applied in this process
 
     def _text(self, doc_id: str) -> str:
         return self._articles[doc_id].text
@@ -165,6 +166,7 @@ class PassageIndex:
                 hashes[article.doc_id] = content_hash(article.text)
             self._refresh_manifest()
             self._bm25 = self._bm25.without(gone).added(self._lexical_texts(nodes), [n.node_id for n in nodes])
+            self.changes += 1
         return IndexUpdate(tuple(added), tuple(replaced), tuple(unchanged), tuple(duplicates), len(nodes))
 
     def remove(self, doc_ids: Sequence[str]) -> list[str]:
@@ -180,6 +182,7 @@ class PassageIndex:
             self._index.vector_store.fit(self._config)
             self._refresh_manifest()
             self._bm25 = self._bm25.without(gone)
+            self.changes += 1
         return list(doc_ids)
 
     def _delete(self, doc_ids: list[str]) -> list[str]:

@@ -18,7 +18,7 @@ from qa.types import SUPPORTED_SUFFIXES
 from qa.web import render
 from qa.web.auth import Credentials, exposure_warning
 from qa.web.gradio_shim import gr
-from qa.web.page import ChatPage, View
+from qa.web.page import ChatPage, View, library_signature
 from qa.web.sources import SourcesPanel, SourcesView
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ REFRESH_SECONDS = 5.0  # how often a page looks for articles added or removed el
 def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
     """Return the chat page for ``assistant``; launch it with ``launch_options()``. ``feeds``: the feeds of its
     index folder (default: ``Feeds.of(assistant)`` when it has one), shared with a ``FeedScheduler``."""
+    page_signature = library_signature(assistant)  # before the library is read: see ChatPage.refresh
     library = assistant.library()
     if feeds is None and assistant.index_dir is not None:
         feeds = Feeds.of(assistant)
@@ -43,7 +44,7 @@ def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
     with gr.Blocks(title="Newsdesk QA", analytics_enabled=False) as app:
         header = gr.Markdown(render.header_markdown(library), elem_id="qa-header")
         turns = gr.State(())
-        seen = gr.State(render.library_signature(library))  # what the page shows as built
+        seen = gr.State(page_signature)  # what the page shows as built
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row():
                 with gr.Column(scale=3):

@@ -20,7 +20,7 @@ from typing import Any
 from qa.assistant import Assistant
 from qa.errors import QAError, UnknownArticleError
 from qa.options import AskOptions
-from qa.types import Answer, Article, IndexUpdate, Turn
+from qa.types import Answer, IndexUpdate, Turn
 from qa.web import render
 from qa.web.gradio_shim import gr
 
@@ -83,6 +83,12 @@ def streamed(ask: Callable[[Callable[[str], None]], Answer], every: float = 0.1)
         else:
             yield value
             return
+
+
+def library_signature(assistant: Assistant) -> str:
+    """A string that changes whenever the assistant's library changes (articles added, replaced or removed)."""
+    summary = assistant.summary()
+    return f"{summary.changes}:{summary.articles}:{summary.passages}"
 
 
 class ChatPage:
@@ -196,24 +202,24 @@ class ChatPage:
             for a, n in self.assistant.library()
         ]
 
-    def refresh(self, library: Sequence[tuple[Article, int]] | None = None) -> Outputs:
+    def refresh(self) -> Outputs:
         """The library table, the removal and source choices, the heading and the library's signature."""
-        library = self.assistant.library() if library is None else library
+        seen = library_signature(self.assistant)  # first: a change made meanwhile is shown by the next poll
+        library = self.assistant.library()
         v = self.view
         return {
             v.library: render.library_html(library),
             v.to_remove: gr.update(choices=[(f"{a.title} ({a.doc_id})", a.doc_id) for a, _ in library], value=[]),
             v.source_filter: gr.update(choices=sorted({a.source for a, _ in library if a.source})),
             v.header: render.header_markdown(library),
-            v.seen: render.library_signature(library),
+            v.seen: seen,
         }
 
     def refresh_if_changed(self, seen: str | None) -> Outputs:
         """Like ``refresh``, but change nothing when the library is as this page last saw it."""
-        library = self.assistant.library()
-        if seen == render.library_signature(library):
+        if seen == library_signature(self.assistant):  # cheap: no article is read while nothing changed
             return {component: gr.skip() for component in self.view.library_outputs}
-        return self.refresh(library)
+        return self.refresh()
 
     def upload(self, files: Sequence[Any] | None) -> Outputs:
         """Add uploaded article files to the library; returns a status message and the refreshed library.

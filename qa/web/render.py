@@ -239,11 +239,6 @@ def bot_message(text: str) -> dict[str, str]:
     return {"role": "assistant", "content": text}
 
 
-def library_signature(library: Sequence[tuple[Article, int]]) -> str:
-    """Return a string that changes whenever an article is added, changed or removed."""
-    return "|".join(sorted(f"{a.doc_id}:{a.title}:{n}" for a, n in library))
-
-
 def feeds_html(feeds: Sequence[FeedStatus], every: Callable[[int], str]) -> str:
     """Return the followed feeds as an HTML table: title, address, schedule (``every`` writes it), last refresh."""
     if not feeds:
