@@ -20,9 +20,10 @@ from pathlib import Path
 from qa.assistant import Assistant
 from qa.config import Config
 from qa.errors import FetchError, InvalidArgumentError, QAError, UnknownFeedError
-from qa.index.durability import WriteLock
+from qa.index.durability import WriteLock, write_atomically
 from qa.ingest.feeds import (
     FEED_ACCEPT,
+    FEEDS_FILE,
     TRIES,
     FeedItem,
     FeedRecord,
@@ -31,13 +32,19 @@ from qa.ingest.feeds import (
     parse_every,
     parse_feed,
     read_registry,
-    write_registry,
+    registry_text,
 )
 from qa.ingest.http import Fetcher, Response
 from qa.ingest.web import fetch_pages, unique_articles
 from qa.types import Article, FeedItemResult, FeedStatus, FileProblem, IndexUpdate
 
 log = logging.getLogger(__name__)
+
+
+def write_registry(root: Path, records: dict[str, FeedRecord]) -> None:
+    """Replace ``root/feeds.json`` in one step (the caller holds the index's write lock)."""
+    write_atomically(root / FEEDS_FILE, registry_text(records))
+
 
 OnProgress = Callable[[str], None]  # told what a refresh is doing, as it goes
 SEEN_BEFORE = "read at an earlier refresh"

@@ -8,8 +8,11 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from qa import Assistant, Config
+from qa.index.article_store import new_notes
+from qa.index.passage_table import PassageTable
 from qa.index.stores.faiss import (
     IndexKind,
     auto_nlist,
@@ -21,7 +24,7 @@ from qa.index.stores.faiss import (
     search_parameters,
     stored_vectors,
 )
-from qa.index.stores.faiss_segments import FaissSegments
+from qa.index.stores.faiss_segments import FaissSegments, new_store, open_store
 from qa.index.versions import MANIFEST, current_version
 from qa.models import Models
 
@@ -215,3 +218,18 @@ def test_segments_search_as_one_exact_index_and_keep_removals_across_saves(tmp_p
     assert biggest.name in listing["segments"] and biggest.name not in listing["deleted"]  # rewritten alone
     assert not (tmp_path / "last" / f"{biggest.name}.faiss").stat().st_nlink > 1
     assert FaissSegments.load(tmp_path / "last", DIMENSION).ntotal == live.sum() - len(held) * 3 // 5
+
+
+def test_the_llama_index_store_deletes_an_article_and_persists_as_it_reads_back(tmp_path: Path, vectors: tuple) -> None:
+    data, _, queries = vectors
+    table = PassageTable(new_notes(), {"a": (0, 40), "b": (40, 60)})  # type: ignore[arg-type]
+    store = new_store(DIMENSION, Config(), None)
+    store.use_ids(table)
+    store.segments.add_with_ids(data[:100], np.arange(100, dtype=np.int64))
+    store.delete("a")  # llama-index's delete by article: its 40 passages
+    assert store.segments.ntotal == 60
+    found = store.query(VectorStoreQuery(query_embedding=queries[0].tolist(), similarity_top_k=100))
+    assert len(found.ids) == 60 and all(n.startswith("b::") for n in found.ids)
+    store.persist(str(tmp_path / "default__vector_store.json"))
+    again = open_store(tmp_path, DIMENSION, Config())
+    assert again.segments.ntotal == 60 and again.segments.stored_vectors()[0].min() == 40

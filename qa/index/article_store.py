@@ -38,7 +38,7 @@ from qa.types import Article, ArticleNotes
 FOLDER = "articles"
 LISTING = "segments.json"
 ARTICLES = "articles.jsonl"  # the layout before segments
-ANNOTATIONS = "annotations.jsonl"
+ANNOTATIONS = "annotations.jsonl"  # (both read by qa migrate only)
 
 
 KINDS = ("articles", "notes", "passages")  # a segment's record files, in the order of ``_files``

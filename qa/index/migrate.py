@@ -23,7 +23,7 @@ import orjson
 from qa.config import Config
 from qa.errors import CorruptIndexError, QAError
 from qa.index import stores
-from qa.index.article_store import ARTICLES, FOLDER, LISTING, Stored
+from qa.index.article_store import ANNOTATIONS, ARTICLES, FOLDER, LISTING, Stored
 from qa.index.bm25 import SEGMENTS as BM25_SEGMENTS
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
@@ -37,7 +37,6 @@ from qa.types import Article, ArticleNotes
 log = logging.getLogger(__name__)
 
 DOCSTORE = "docstore.json"
-ANNOTATIONS = "annotations.jsonl"
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,7 @@ class Migration:
 def migrate(index_dir: str | Path, config: Config) -> Migration:
     """Convert the index in ``index_dir`` to the current format; raises ``QAError`` saying why it cannot."""
     root = Path(index_dir).resolve()
+    current_version(root)  # no index there: IndexNotFoundError, before the lock would make the folder
     with WriteLock(root) as lock:
         folder = current_version(root)
         manifest = read_manifest(folder, str(index_dir))

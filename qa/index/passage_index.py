@@ -119,11 +119,9 @@ class PassageIndex:
             "articles": {a.doc_id: content_hash(a.text) for a in articles},
             "built_at": _now(),
         }
-        by_id = {a.doc_id: a for a in articles}
-        texts = [passage_lexical_text(by_id[n.metadata["doc_id"]], n.get_content()) for n in nodes]
-        bm25 = BM25Index.build(texts, [n.node_id for n in nodes])
-        index = cls(Stored.empty(), vector_store, manifest, config, lambda: embedder, bm25)
+        index = cls(Stored.empty(), vector_store, manifest, config, lambda: embedder, BM25Index())
         index._record(articles, notes, nodes)
+        index._bm25 = BM25Index.build(index._lexical_texts(nodes), [n.node_id for n in nodes])
         index._index.insert_nodes(nodes)  # under the passage table's vector ids; the docstore keeps nothing
         index._refresh_manifest()
         return index

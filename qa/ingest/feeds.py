@@ -10,7 +10,6 @@ atomically (temporary file, fsync, rename) by whoever holds the index's write lo
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Mapping
@@ -163,21 +162,9 @@ def read_registry(index_dir: str | Path) -> dict[str, FeedRecord]:
     return {r.url: r for r in records}
 
 
-def write_registry(root: Path, records: Mapping[str, FeedRecord]) -> None:
-    """Replace ``root/feeds.json`` in one step (the caller holds the index's write lock)."""
-    path = root / FEEDS_FILE
-    text = json.dumps({"format": FORMAT, "feeds": [r.to_json() for r in records.values()]}, ensure_ascii=False)
-    tmp = path.with_name(f".{FEEDS_FILE}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # the rename itself made durable
-    finally:
-        os.close(fd)
+def registry_text(records: Mapping[str, FeedRecord]) -> str:
+    """``feeds.json``'s content for ``records`` (``qa.feeds`` writes it atomically under the write lock)."""
+    return json.dumps({"format": FORMAT, "feeds": [r.to_json() for r in records.values()]}, ensure_ascii=False)
 
 
 def check_feed_url(url: object) -> str:

@@ -203,6 +203,8 @@ class VectorIds(Protocol):
 
     def node_id(self, vector_id: int) -> str | None: ...
 
+    def node_ids(self, doc_id: str) -> list[str]: ...
+
     def vector_ids_of(self, doc_ids: Iterable[str]) -> np.ndarray: ...
 
 
@@ -251,7 +253,9 @@ class IdMapFaissStore(FaissMapVectorStore):
         self.segments.save(folder / FOLDER, previous / FOLDER if previous is not None else None)
 
     def persist(self, persist_path: str, fs: Any = None) -> None:
-        raise NotImplementedError("the FAISS segments are written by save(folder, previous)")
+        """llama-index's way to write a store: every segment into ``faiss/`` beside ``persist_path``, as
+        ``open_store`` reads it (the index writes its versions with ``save``, which links what it can)."""
+        self.save(Path(persist_path).parent, None)
 
     def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
         """Add nodes (with embeddings) to FAISS under their passages' vector ids; returns their node ids."""
@@ -275,7 +279,8 @@ class IdMapFaissStore(FaissMapVectorStore):
             self.segments.remove_ids(np.asarray(ids, dtype=np.int64))
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        raise NotImplementedError("delete passages by node id (delete_nodes)")
+        """Remove the vectors of an article's passages (call it before the passage table forgets them)."""
+        self.delete_nodes(self._table().node_ids(ref_doc_id))
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Search FAISS; ``query.doc_ids`` (or ``node_ids``) restricts the search to those articles' passages."""
