@@ -20,9 +20,10 @@ from qa import inputs
 from qa.config import Config
 from qa.conversation import Conversation
 from qa.errors import InvalidArgumentError, InvalidQuestionError, ModelLoadError, NoArticlesError
+from qa.index import library as libraries
 from qa.index.durability import WriteLock
+from qa.index.library import Library
 from qa.index.migrate import Migration, migrate
-from qa.index.passage_index import PassageIndex
 from qa.index.versions import index_exists, index_matches
 from qa.ingest.annotate import Annotator
 from qa.ingest.chunking import article_sentences
@@ -69,7 +70,7 @@ class Assistant:
 
     def __init__(
         self,
-        index: PassageIndex,
+        index: Library,
         config: Config | None = None,
         models: Models | None = None,
         problems: Sequence[FileProblem] = (),
@@ -137,9 +138,7 @@ class Assistant:
             raise InvalidArgumentError("articles must be qa.Article values; to index files, use from_articles(paths).")
         models = models or Models.of(config)
         with WriteLock(index_dir) if index_dir is not None else contextlib.nullcontext() as lock:
-            index = PassageIndex.build(
-                articles, config, models.embedder(), Annotator(models.nlp()), show_progress=show_progress
-            )
+            index = libraries.build(articles, config, models.embedder(), Annotator(models.nlp()), show_progress)
             if lock is not None:
                 index.persist(index_dir, lock)
         return cls(index, config, models, problems, index_dir)
@@ -151,7 +150,7 @@ class Assistant:
             raise InvalidArgumentError(f"index_dir must be a folder path, not {index_dir!r:.80}.")
         config = config or Config.from_env()
         models = models or Models.of(config)
-        index = PassageIndex.load(index_dir, config, models.embedder)
+        index = libraries.load(index_dir, config, models.embedder)
         return cls(index, config, models, index_dir=index_dir)
 
     @staticmethod

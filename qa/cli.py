@@ -261,9 +261,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"warning: {problem}", file=sys.stderr)
     skipped = sum(p.skipped for p in problems)
     library = assistant.summary()
+    where = {"milvus": "the library in ", "milvus-vectors": "vectors in "}.get(library.vectors.split(":")[0], "")
     print(
         f"{summary}, {library.passages} passage(s) in {config.index_dir}/"
-        + (f" (vectors in {library.vectors})" if library.vectors != "faiss" else "")
+        + (f" ({where}{library.vectors})" if where else "")
         + (f"; {skipped} skipped (see warnings)" if skipped else "")
     )
     return 0

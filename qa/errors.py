@@ -153,12 +153,15 @@ class InvalidAuthError(QAError):
 
 
 class InvalidStoreError(QAError):
-    """A ``--store`` / ``$QA_STORE`` value that names no vector store."""
+    """A ``--store`` / ``$QA_STORE`` value that names no store, or a server that cannot hold what it names."""
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, detail: str = "") -> None:
         super().__init__(
-            f"--store {value!r} is not a vector store. Use `faiss` (the default: vectors in the index folder) "
-            f"or `milvus://HOST:PORT[/PREFIX]` (a Milvus server or cluster; PREFIX: letters, digits and _)."
+            f"--store {value!r}: {detail}"
+            if detail
+            else f"--store {value!r} is not a vector store. Use `faiss` (the default: the library in the index "
+            "folder), `milvus://HOST:PORT[/PREFIX]` (the whole library in a Milvus 2.5+ server or cluster) or "
+            "`milvus-vectors://HOST:PORT[/PREFIX]` (only the passage vectors there; PREFIX: letters, digits and _)."
         )
         self.value = value
 
@@ -167,8 +170,9 @@ class StoreUnavailableError(QAError):
     """The vector store of an index cannot be used: a Milvus server that is down, or a client not installed."""
 
     START_SERVER = (
-        "Start one there: on one machine `milvus-server --data DIR --proxy-port PORT` (the `milvus` package "
-        "of the [milvus] extra), beyond one Milvus standalone or a Milvus cluster (README, 'Past one machine: "
+        "Start one there: on one machine `milvus-lite server --data-dir DIR --port PORT` (Milvus Lite, which "
+        "computes BM25) or `milvus-server --data DIR --proxy-port PORT` (Milvus 2.3.5: vectors only), both in the "
+        "[milvus] extra; beyond one machine Milvus standalone or a Milvus cluster (README, 'Past one machine: "
         "Milvus'); or point --store / $QA_STORE at a running one."
     )
     INSTALL = "Install the Milvus client: `pip install 'newsdesk-qa[milvus]'` (or `make setup`, which installs it)."

@@ -401,7 +401,7 @@ class LibrarySummary:
 
     articles: int
     passages: int
-    vectors: str  # "faiss" (in the index folder) or "milvus://host:port/collection"
+    vectors: str  # "faiss" (the index folder), "milvus://host:port/library" or "milvus-vectors://host:port/collection"
     changes: int = 0  # how many times this process has changed the library (a page polls it, not the articles)
 
 

@@ -68,6 +68,7 @@ SLOW_MODULES = {
     "test_ui",
     "test_security",
     "test_stores",
+    "test_milvus_library",
     "test_cli",
     "test_index",
     "test_llm",

@@ -1,7 +1,9 @@
-"""Vector stores: the seed index in a real Milvus server answers as the FAISS one does.
+"""Vector stores: the seed index with its vectors in a real Milvus server (``milvus-vectors://``) answers as
+the FAISS one does.
 
-The module starts Milvus standalone (the ``milvus`` package's server, from the [milvus] extra)
-on a free port of 127.0.0.1 with a temporary data folder, and stops it at the end.
+The module starts Milvus standalone 2.3.5 (the ``milvus`` package's server, from the [milvus] extra)
+on a free port of 127.0.0.1 with a temporary data folder, and stops it at the end. The whole library in
+Milvus (``milvus://``, which needs Milvus 2.5+) is tested against Milvus Lite in test_milvus_library.py.
 """
 
 from __future__ import annotations
@@ -66,9 +68,18 @@ def milvus_index_dir(milvus_uri: str, tmp_path_factory: pytest.TempPathFactory, 
     """The seed index with its vectors in Milvus (do not modify)."""
     index_dir = tmp_path_factory.mktemp("seed-milvus") / "index"
     Assistant.from_articles(
-        [SEEDS], index_dir=index_dir, config=config.with_changes(store=milvus_uri), models=models, show_progress=False
+        [SEEDS],
+        index_dir=index_dir,
+        config=config.with_changes(store=_vectors(milvus_uri)),
+        models=models,
+        show_progress=False,
     )
     return index_dir
+
+
+def _vectors(uri: str) -> str:
+    """The ``--store`` keeping only the passage vectors in the server at ``uri``."""
+    return uri.replace("milvus://", "milvus-vectors://", 1)
 
 
 def _client(uri: str):  # noqa: ANN202 - pymilvus is optional
@@ -113,13 +124,13 @@ def test_seed_questions_get_the_same_answers_and_citations_as_with_faiss(
 def test_cli_indexes_into_milvus_and_a_fresh_process_asks_without_store(milvus_uri: str, tmp_path: Path) -> None:
     index_dir = tmp_path / "idx"
     built = subprocess.run(
-        [QA, "index", str(SEEDS), "--index", str(index_dir), "--store", f"{milvus_uri}/clitest"],
+        [QA, "index", str(SEEDS), "--index", str(index_dir), "--store", f"{_vectors(milvus_uri)}/clitest"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert built.returncode == 0, built.stderr
-    assert "Indexed 1 article(s)" in built.stdout and f"vectors in {milvus_uri}/clitest_" in built.stdout
+    assert "Indexed 1 article(s)" in built.stdout and f"vectors in {_vectors(milvus_uri)}/clitest_" in built.stdout
     asked = subprocess.run(
         [QA, "ask", "What did China say about the Taliban?", "--index", str(index_dir), "--json"],
         capture_output=True,
@@ -137,7 +148,7 @@ def test_cli_indexes_into_milvus_and_a_fresh_process_asks_without_store(milvus_u
 def test_add_and_remove_update_the_milvus_collection(
     milvus_uri: str, tmp_path: Path, config: Config, models: Models
 ) -> None:
-    settings = config.with_changes(store=milvus_uri)
+    settings = config.with_changes(store=_vectors(milvus_uri))
     index_dir = tmp_path / "index"
     Assistant.from_articles([SEEDS], index_dir=index_dir, config=settings, models=models, show_progress=False)
     assistant = Assistant.load(index_dir, settings, models)
@@ -171,7 +182,7 @@ def test_add_and_remove_update_the_milvus_collection(
 def test_rebuild_creates_a_new_collection_and_drops_the_replaced_one(
     milvus_uri: str, tmp_path: Path, config: Config, models: Models
 ) -> None:
-    settings = config.with_changes(store=f"{milvus_uri}/rebuilt")
+    settings = config.with_changes(store=f"{_vectors(milvus_uri)}/rebuilt")
     index_dir = tmp_path / "index"
     first = Assistant.from_articles([SEEDS], index_dir=index_dir, config=settings, models=models, show_progress=False)
     second = Assistant.from_articles([SEEDS], index_dir=index_dir, config=settings, models=models, show_progress=False)
@@ -184,7 +195,7 @@ def test_rebuild_creates_a_new_collection_and_drops_the_replaced_one(
 def test_a_passage_another_writer_added_is_left_out_until_reloaded(
     milvus_uri: str, tmp_path: Path, config: Config, models: Models
 ) -> None:
-    settings = config.with_changes(store=milvus_uri)
+    settings = config.with_changes(store=_vectors(milvus_uri))
     index_dir = tmp_path / "index"
     Assistant.from_articles([SEEDS], index_dir=index_dir, config=settings, models=models, show_progress=False)
     reader = Assistant.load(index_dir, settings, models)  # e.g. a running `qa serve`
@@ -213,26 +224,41 @@ def test_an_unreachable_server_names_the_uri_and_how_to_start_one(
     dead = f"milvus://127.0.0.1:{_free_port()}"
     with pytest.raises(StoreUnavailableError, match=rf"{dead}.*milvus-server --data DIR --proxy-port PORT"):
         Assistant.load(milvus_index_dir, config.with_changes(store=dead), models)
-    with pytest.raises(StoreUnavailableError, match=dead):
-        Assistant.from_articles([SEEDS], tmp_path / "new", config=config.with_changes(store=dead), models=models)
+    for store in (dead, _vectors(dead)):  # the whole library, the vectors only
+        with pytest.raises(StoreUnavailableError, match=dead):
+            Assistant.from_articles([SEEDS], tmp_path / "new", config=config.with_changes(store=store), models=models)
     assert not (tmp_path / "new" / "CURRENT").exists()
+
+
+def test_the_whole_library_is_refused_by_a_server_that_cannot_compute_bm25(
+    milvus_uri: str, tmp_path: Path, config: Config, models: Models
+) -> None:
+    settings = config.with_changes(store=milvus_uri)  # Milvus 2.3.5: no BM25 function
+    with pytest.raises(InvalidStoreError, match=r"Milvus v?2\.3\.5.*2\.5 or later.*milvus-vectors://HOST:PORT"):
+        Assistant.from_articles([SEEDS], tmp_path / "index", config=settings, models=models, show_progress=False)
+    assert not (tmp_path / "index" / "CURRENT").exists()
 
 
 def test_without_the_milvus_extra_the_error_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: Config, models: Models
 ) -> None:
-    monkeypatch.setitem(sys.modules, "qa.index.stores.milvus", None)  # as when its imports fail
-    settings = config.with_changes(store="milvus://127.0.0.1:19530")
-    with pytest.raises(StoreUnavailableError, match=r"pip install 'newsdesk-qa\[milvus\]'"):
-        Assistant.from_articles([SEEDS], tmp_path / "index", config=settings, models=models, show_progress=False)
+    for module in ("qa.index.stores.milvus", "qa.index.stores.milvus_library"):
+        monkeypatch.setitem(sys.modules, module, None)  # as when their imports fail
+    for store in ("milvus://127.0.0.1:19530", "milvus-vectors://127.0.0.1:19530"):
+        settings = config.with_changes(store=store)
+        with pytest.raises(StoreUnavailableError, match=r"pip install 'newsdesk-qa\[milvus\]'"):
+            Assistant.from_articles([SEEDS], tmp_path / "index", config=settings, models=models, show_progress=False)
 
 
 def test_store_values_are_parsed_or_refused() -> None:
     assert parse_store("faiss") == StoreSpec(StoreKind.FAISS)
-    expected = StoreSpec(StoreKind.MILVUS, "milvus://db.example:19531", "newsdesk")
+    expected = StoreSpec(StoreKind.MILVUS_LIBRARY, "milvus://db.example:19531", "newsdesk")
     assert parse_store("milvus://db.example:19531") == expected
-    assert parse_store("milvus://db.example/news_2026") == StoreSpec(
+    assert parse_store("milvus-vectors://db.example/news_2026") == StoreSpec(
         StoreKind.MILVUS, "milvus://db.example:19530", "news_2026"
+    )
+    assert (
+        parse_store("milvus-vectors://db.example/news_2026").describe() == "milvus-vectors://db.example:19530/news_2026"
     )
     for bad in ("qdrant://x:6333", "milvus://", "milvus://h:99999", "milvus://h/bad-name", "milvus://h:1/a;drop"):
         with pytest.raises(InvalidStoreError, match="faiss.*milvus://HOST:PORT"):

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from llama_index.core import Settings
-from llama_index.core.retrievers import VectorIndexRetriever
+from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever, VectorIndexRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from qa.config import Config
@@ -365,6 +365,21 @@ class PassageIndex:
         wanted = None if doc_ids is None else list(doc_ids)
         return VectorIndexRetriever(self._index, similarity_top_k=top_k, doc_ids=wanted)
 
+    def hybrid(
+        self, query: str, query_vector: np.ndarray, per_retriever: int, top_k: int, doc_ids: Collection[str] | None
+    ) -> list[Hit]:
+        """Dense and BM25 candidates (``per_retriever`` each) fused by reciprocal rank with llama-index's
+        ``QueryFusionRetriever`` (one query, no LLM); the question's vector is handed to the dense retriever."""
+        bundle = QueryBundle(query_str=query, embedding=np.asarray(query_vector, dtype=np.float32).tolist())
+        fusion = QueryFusionRetriever(
+            [self.dense_retriever(per_retriever, doc_ids), _BM25Retriever(self, per_retriever, doc_ids)],
+            mode="reciprocal_rerank",
+            num_queries=1,
+            similarity_top_k=top_k,
+            use_async=False,
+        )
+        return [self.hit(n) for n in fusion.retrieve(bundle)]
+
     def bm25_search(self, query: str, top_k: int, doc_ids: Collection[str] | None = None) -> list[NodeWithScore]:
         """BM25's best passages for ``query`` (as docstore nodes), optionally within ``doc_ids``."""
         with self._lock:
@@ -392,6 +407,19 @@ class PassageIndex:
         sentences = tuple(notes.sentence(article.text, s, e) for s, e in meta["sentences"])
         start, end = meta["start"], meta["end"]
         return Passage(article.doc_id, meta["position"], start, end, article.text[start:end], sentences)
+
+
+class _BM25Retriever(BaseRetriever):
+    """BM25 as a llama-index retriever returning the same docstore nodes as the dense one."""
+
+    def __init__(self, index: PassageIndex, top_k: int, doc_ids: Collection[str] | None) -> None:
+        super().__init__()
+        self._passage_index = index
+        self._top_k = top_k
+        self._doc_ids = doc_ids
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return self._passage_index.bm25_search(query_bundle.query_str, self._top_k, self._doc_ids)
 
 
 def _now() -> str:

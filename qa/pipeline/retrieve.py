@@ -1,8 +1,8 @@
-"""Retrieval: dense (FAISS) and BM25 candidates, fused by reciprocal rank, then reranked.
+"""Retrieval: dense and BM25 candidates, fused by reciprocal rank, then reranked.
 
 Every stage can be switched off in ``Config`` so that it can be measured:
-``retrieval`` is ``"hybrid"`` (both, fused with llama-index's ``QueryFusionRetriever`` in
-``reciprocal_rerank`` mode, one query, no LLM), ``"dense"`` or ``"bm25"``; ``rerank``
+``retrieval`` is ``"hybrid"`` (both, fused by the library: ``PassageIndex.hybrid`` with llama-index's
+``QueryFusionRetriever``, ``MilvusLibrary.hybrid`` in Milvus), ``"dense"`` or ``"bm25"``; ``rerank``
 turns the cross-encoder pass over the fused candidates on or off. Questions about the
 "latest" or "recent" news also rank candidates by date.
 
@@ -25,11 +25,9 @@ from datetime import date, timedelta
 from itertools import zip_longest
 
 import numpy as np
-from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from qa.config import Config
-from qa.index.passage_index import PassageIndex
+from qa.index.library import Library
 from qa.models import CrossEncoder, Embedder
 from qa.options import Filters
 from qa.pipeline.rerank import Reranker, ordered
@@ -50,25 +48,12 @@ def asks_for_recent(question: str) -> bool:
     return _RECENT.search(question) is not None
 
 
-class _BM25Retriever(BaseRetriever):
-    """BM25 as a llama-index retriever returning the same docstore nodes as the dense one."""
-
-    def __init__(self, index: PassageIndex, top_k: int, doc_ids: list[str] | None) -> None:
-        super().__init__()
-        self._passage_index = index
-        self._top_k = top_k
-        self._doc_ids = doc_ids
-
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return self._passage_index.bm25_search(query_bundle.query_str, self._top_k, self._doc_ids)
-
-
 class Retriever:
     """Finds the passages that answer a question, as configured."""
 
     def __init__(
         self,
-        index: PassageIndex,
+        index: Library,
         config: Config,
         get_embedder: Callable[[], Embedder],
         get_cross_encoder: Callable[[], CrossEncoder],
@@ -158,16 +143,7 @@ class Retriever:
             return [self.index.hit(n) for n in self.index.bm25_search(query, wanted, doc_ids)]
         if mode != "hybrid":
             raise ValueError(f"unknown retrieval mode {mode!r}: use hybrid, dense or bm25")
-        # The question's vector is computed once and handed to llama-index's dense retriever.
-        bundle = QueryBundle(query_str=query, embedding=self._query_vector(query).tolist())
-        fusion = QueryFusionRetriever(
-            [self.index.dense_retriever(per_retriever, doc_ids), _BM25Retriever(self.index, per_retriever, doc_ids)],
-            mode="reciprocal_rerank",
-            num_queries=1,
-            similarity_top_k=wanted,
-            use_async=False,
-        )
-        return [self.index.hit(n) for n in fusion.retrieve(bundle)]
+        return self.index.hybrid(query, self._query_vector(query), per_retriever, wanted, doc_ids)
 
     def _query_vector(self, query: str) -> np.ndarray:
         """The question's embedding; the last few are kept (two candidate pools, a search after an answer)."""

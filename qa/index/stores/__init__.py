@@ -6,8 +6,11 @@
   vectors and IVF above (``faiss.py``), in segments that each version folder of the index links
   or adds (``faiss/``, ``faiss_segments.py``); each passage's FAISS id is kept with its article
   (``qa.index.passage_table``).
-- ``milvus://HOST:PORT[/PREFIX]``: a collection on a Milvus server or cluster, through
-  llama-index's ``MilvusVectorStore`` (``milvus.py``). Each build creates a
+- ``milvus://HOST:PORT[/PREFIX]``: the whole library (passages and their text, BM25, vectors,
+  articles and annotations) in a Milvus 2.5+ server or cluster (``milvus_library.py``,
+  ``qa.index.milvus_library``): the index folder keeps only its settings.
+- ``milvus-vectors://HOST:PORT[/PREFIX]``: only the passage vectors in a collection on a Milvus server
+  (2.3 and later), through llama-index's ``MilvusVectorStore`` (``milvus.py``). Each build creates a
   collection ``<PREFIX>_<build time>`` (``PREFIX`` defaults to ``newsdesk``); incremental
   updates change that collection in place; the collection of an index replaced by a rebuild is
   dropped once the new one is live. ``Config.milvus_token`` (``user:password`` or an API key,
@@ -57,7 +60,11 @@ class StoreKind(str, enum.Enum):
     """The vector stores an index can use."""
 
     FAISS = "faiss"
-    MILVUS = "milvus"
+    MILVUS = "milvus"  # the passage vectors only (``milvus-vectors://``; what an older manifest's "milvus" meant)
+    MILVUS_LIBRARY = "milvus-library"  # the whole library (``milvus://``)
+
+
+SCHEMES = {"milvus": StoreKind.MILVUS_LIBRARY, "milvus-vectors": StoreKind.MILVUS}
 
 
 @dataclass(frozen=True)
@@ -80,12 +87,15 @@ class StoreSpec:
         return {"kind": self.kind.value, "uri": self.uri, "collection": self.collection}
 
     def describe(self) -> str:
-        """``faiss``, or ``milvus://host:port/collection``."""
-        return self.kind.value if self.kind is StoreKind.FAISS else f"{self.uri}/{self.collection}"
+        """``faiss``, ``milvus://host:port/library`` or ``milvus-vectors://host:port/collection``."""
+        if self.kind is StoreKind.FAISS:
+            return self.kind.value
+        scheme = next(s for s, k in SCHEMES.items() if k is self.kind)
+        return f"{scheme}://{self.uri.split('://', 1)[1]}/{self.collection}"
 
 
 def parse_store(value: str) -> StoreSpec:
-    """Parse a ``--store`` value: ``faiss`` or ``milvus://HOST[:PORT][/PREFIX]``.
+    """Parse a ``--store`` value: ``faiss``, ``milvus://HOST[:PORT][/PREFIX]`` or ``milvus-vectors://...``.
 
     Raises ``InvalidStoreError`` saying what is accepted.
     """
@@ -93,7 +103,8 @@ def parse_store(value: str) -> StoreSpec:
     if text.lower() in ("", StoreKind.FAISS.value):
         return StoreSpec(StoreKind.FAISS)
     parts = urlsplit(text)
-    if parts.scheme.lower() != StoreKind.MILVUS.value or not parts.hostname:
+    kind = SCHEMES.get(parts.scheme.lower())
+    if kind is None or not parts.hostname:
         raise InvalidStoreError(text)
     try:
         port = parts.port or MILVUS_DEFAULT_PORT
@@ -103,13 +114,13 @@ def parse_store(value: str) -> StoreSpec:
     if parts.query or parts.fragment or parts.username or not _PREFIX.fullmatch(prefix):
         raise InvalidStoreError(text)
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return StoreSpec(StoreKind.MILVUS, f"milvus://{host}:{port}", prefix)
+    return StoreSpec(kind, f"milvus://{host}:{port}", prefix)
 
 
 def spec_for_build(store: str, token: str = "") -> StoreSpec:
     """The store of a new index: for Milvus, a collection of its own named after the build time."""
     spec = replace(parse_store(store), token=token)
-    if spec.kind is StoreKind.MILVUS:
+    if spec.kind is not StoreKind.FAISS:
         spec = replace(spec, collection=f"{spec.collection}_{time.time_ns()}")
     return spec
 
@@ -129,8 +140,8 @@ def recorded_spec(recorded: object) -> StoreSpec | None:
 def spec_for_load(recorded: object, store: str, index_dir: str, token: str = "") -> StoreSpec:
     """The store of a persisted index: as its manifest records it (FAISS when it records none).
 
-    A Milvus ``store`` (from the configuration) gives the address to reach the recorded
-    collection at; a Milvus ``store`` for an index kept in FAISS raises ``ManifestMismatchError``
+    A Milvus ``store`` (from the configuration, either scheme) gives the address to reach the recorded
+    collections at; a Milvus ``store`` for an index kept in FAISS raises ``ManifestMismatchError``
     (moving an index to Milvus is a rebuild), and so does an unreadable record.
     """
     spec = recorded_spec(recorded)
@@ -139,7 +150,7 @@ def spec_for_load(recorded: object, store: str, index_dir: str, token: str = "")
     wanted = parse_store(store)
     if wanted.kind is StoreKind.FAISS:
         return spec
-    if spec.kind is not StoreKind.MILVUS:
+    if spec.kind is StoreKind.FAISS:
         raise ManifestMismatchError(index_dir, {MANIFEST_KEY: (spec.describe(), store)})
     return replace(spec, uri=wanted.uri, token=token)
 
@@ -160,9 +171,12 @@ def open_store(
 
 
 def drop_store(spec: StoreSpec) -> None:
-    """Delete what a replaced index kept outside its folder (a Milvus collection); FAISS: nothing."""
+    """Delete what a replaced index kept outside its folder (Milvus collections); FAISS: nothing."""
     if spec.kind is StoreKind.MILVUS:
-        _milvus(spec.uri).drop_collection(spec.uri, spec.collection, spec.token)
+        milvus_module(spec.uri).drop_collection(spec.uri, spec.collection, spec.token)
+    elif spec.kind is StoreKind.MILVUS_LIBRARY:
+        module = milvus_module(spec.uri, "milvus_library")
+        module.LibraryCollections(spec.uri, spec.collection, 0, spec.token).drop()
 
 
 def drop_replaced(previous: object, current: StoreSpec) -> None:
@@ -172,13 +186,13 @@ def drop_replaced(previous: object, current: StoreSpec) -> None:
     """
     old = recorded_spec(previous)
     old = old and replace(old, token=current.token)
-    if old is None or old.kind is not StoreKind.MILVUS or old.collection == current.collection:
+    if old is None or old.kind is StoreKind.FAISS or old.collection == current.collection:
         return
     try:
         drop_store(old)
-        log.info("Dropped the Milvus collection %s of the replaced index", old.describe())
+        log.info("Dropped the Milvus collections %s of the replaced index", old.describe())
     except Exception as exc:  # the new index is live: a server that cannot drop the old one is no error
-        log.warning("Could not drop the Milvus collection %s of the replaced index: %s", old.describe(), exc)
+        log.warning("Could not drop the Milvus collections %s of the replaced index: %s", old.describe(), exc)
 
 
 # ---- Milvus (the optional [milvus] extra) ------------------------------------------------
@@ -194,22 +208,24 @@ def _open_faiss(
     return faiss_segments.open_store(folder, dimension, config)
 
 
-def _milvus(uri: str) -> ModuleType:
-    """``qa.index.stores.milvus``, or ``StoreUnavailableError`` saying how to install the [milvus] extra."""
+def milvus_module(uri: str, name: str = "milvus") -> ModuleType:
+    """``qa.index.stores.NAME``, or ``StoreUnavailableError`` saying how to install the [milvus] extra."""
     try:
-        return importlib.import_module("qa.index.stores.milvus")
+        return importlib.import_module(f"qa.index.stores.{name}")
     except ImportError as exc:
         raise StoreUnavailableError(uri, str(exc), StoreUnavailableError.INSTALL) from exc
 
 
 def _new_milvus(spec: StoreSpec, dimension: int, config: Config, vectors: np.ndarray | None) -> BasePydanticVectorStore:
-    return _milvus(spec.uri).create_collection(spec.uri, spec.collection, dimension, spec.token)
+    return milvus_module(spec.uri).create_collection(spec.uri, spec.collection, dimension, spec.token)
 
 
 def _open_milvus(
     spec: StoreSpec, folder: Path, dimension: int, passages: int, index_dir: str, config: Config
 ) -> BasePydanticVectorStore:
-    return _milvus(spec.uri).open_collection(spec.uri, spec.collection, dimension, passages, index_dir, spec.token)
+    return milvus_module(spec.uri).open_collection(
+        spec.uri, spec.collection, dimension, passages, index_dir, spec.token
+    )
 
 
 _NEW: dict[StoreKind, Callable[[StoreSpec, int, Config, np.ndarray | None], BasePydanticVectorStore]] = {

@@ -1,0 +1,415 @@
+"""The whole library in Milvus: what ``PassageIndex`` does over the index folder, over a Milvus server.
+
+``--store milvus://HOST:PORT[/PREFIX]`` keeps every article, annotation, passage (its text, BM25
+terms and vector) in the collections ``qa.index.stores.milvus_library`` describes; the index folder
+keeps only its settings (one manifest, written when the library is built). Several processes,
+on as many machines, answer from one library and write to it:
+
+- a search runs in Milvus: dense, BM25 (Milvus's BM25 function over the terms ``qa.index.bm25``
+  makes) or both fused there by reciprocal rank; its hits carry their article's id and content hash,
+  and the article and its annotation are read from Milvus (the last ``CACHED`` stay parsed);
+- each process keeps the articles' headings (title, date, source, content hash, passage count) in
+  memory for filters and counts, and reads the change log at most every ``REFRESH_S`` seconds to
+  learn what other processes added, replaced or removed (``_fresh``);
+- a write upserts the passages, then the article (whose content hash marks it written), then deletes
+  what the new version replaced, then logs the change. Interrupted, it leaves at worst passages no
+  article names (searches leave them out) and is repeated by indexing the article again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from qa.config import Config
+from qa.errors import IndexChangedError, UnknownArticleError
+from qa.index import stores, versions
+from qa.index.bm25 import _stemmer, tokens
+from qa.index.durability import WriteLock
+from qa.index.nodes import annotated_nodes
+from qa.index.passage_index import passage_lexical_text
+from qa.index.passage_table import passage_node
+from qa.index.stores import milvus_library as rows
+from qa.index.stores.milvus_library import HeadingRow, LibraryCollections
+from qa.ingest.annotate import Annotator
+from qa.ingest.articles import content_hash
+from qa.models import Embedder
+from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate, Passage
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 1.0  # how stale a process's headings may be: another's additions show within this
+CACHED = 1024  # articles (with their annotations) kept parsed
+
+
+class MilvusLibrary:
+    """A library whose articles, passages, BM25 and vectors live in Milvus (the interface of ``PassageIndex``)."""
+
+    def __init__(
+        self,
+        collections: LibraryCollections,
+        manifest: dict[str, Any],
+        config: Config,
+        get_embedder: Callable[[], Embedder],
+        version: str | None = None,
+    ) -> None:
+        self._rows = collections
+        self.manifest = manifest
+        self._config = config
+        self._get_embedder = get_embedder
+        self.version = version
+        self.changes = 0  # changes this process has seen (its own and other processes')
+        self._stemmer = _stemmer()
+        self._lock = threading.RLock()  # one refresh or write at a time
+        self._cache: OrderedDict[str, tuple[Article, ArticleNotes, str]] = OrderedDict()  # with its content hash
+        self._checked = 0.0  # when the change log was last read
+        self._seen: dict[str, None] = {}  # the change log rows applied
+        self._headings: dict[str, HeadingRow] = {}
+        self._reload()
+
+    # ---- building, loading, persisting --------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        articles: Sequence[Article],
+        config: Config,
+        embedder: Embedder,
+        annotator: Annotator,
+        show_progress: bool = True,
+    ) -> MilvusLibrary:
+        """New collections holding ``articles`` (annotated, chunked and embedded here)."""
+        store = stores.spec_for_build(config.store, config.milvus_token)
+        collections = LibraryCollections.create(store.uri, store.collection, embedder.dimension, store.token)
+        manifest = {
+            "format_version": versions.FORMAT_VERSION,
+            **versions.manifest_settings(config),
+            stores.MANIFEST_KEY: store.to_manifest(),
+            "dimension": embedder.dimension,
+            "built_at": _now(),
+        }
+        try:
+            library = cls(collections, manifest, config, lambda: embedder)
+            library.update(articles, config, embedder, annotator, show_progress)
+        except BaseException:  # nothing names the new collections yet
+            collections.drop()
+            raise
+        return library
+
+    @classmethod
+    def load(
+        cls,
+        folder: Path,
+        manifest: dict[str, Any],
+        index_dir: str,
+        config: Config,
+        get_embedder: Callable[[], Embedder],
+    ) -> MilvusLibrary:
+        """The library the manifest of ``folder`` (a version of ``index_dir``) names."""
+        store = stores.spec_for_load(manifest.get(stores.MANIFEST_KEY), config.store, index_dir, config.milvus_token)
+        manifest[stores.MANIFEST_KEY] = store.to_manifest()  # the address it is reached at now
+        collections = LibraryCollections.open(
+            store.uri, store.collection, int(manifest["dimension"]), index_dir, store.token
+        )
+        version = folder.name if folder != Path(index_dir) else None
+        return cls(collections, manifest, config, get_embedder, version)
+
+    def persist(self, index_dir: str | Path, lock: WriteLock | None = None) -> None:
+        """Write the settings into ``index_dir`` once, when the library is new (it lives in Milvus)."""
+        if self.version is not None:
+            return
+        root = Path(index_dir).resolve()
+        with contextlib.nullcontext(lock) if lock is not None else WriteLock(root) as held:
+            if not held.held or held.root != root:
+                raise ValueError(f"persist() needs the write lock of {root}, not of {held.root}")
+            replaced = versions.recorded_store(root)
+            self.version, _ = versions.write_version(root, lambda folder: dict(self.manifest))
+        stores.drop_replaced(replaced, self.store)
+        log.info("Saved the settings of the Milvus library %s to %s", self.store.describe(), root)
+
+    @contextlib.contextmanager
+    def writing(self, index_dir: str | Path) -> Iterator[WriteLock]:
+        """Hold ``index_dir``'s write lock; ``IndexChangedError`` when it was rebuilt since this was read."""
+        with WriteLock(index_dir) as lock:
+            current = versions.read_current(lock.root)
+            if self.version is not None and current != self.version:
+                raise IndexChangedError(str(lock.root), self.version, current)
+            yield lock
+
+    # ---- writing -------------------------------------------------------------------
+    def update(
+        self,
+        articles: Sequence[Article],
+        config: Config,
+        embedder: Embedder,
+        annotator: Annotator,
+        show_progress: bool = True,
+    ) -> IndexUpdate:
+        """Add new articles and replace changed ones (same ``doc_id``, new text), as ``PassageIndex.update``."""
+        digests = {a.doc_id: content_hash(a.text) for a in articles}
+        held = self._rows.headings_of(digests, set(digests.values()))
+        hashes = {h.doc_id: h.hash for h in held}
+        known = {h.hash: h.doc_id for h in held}
+        fresh, added, replaced, unchanged, duplicates = [], [], [], [], []
+        for article in articles:
+            digest = digests[article.doc_id]
+            if hashes.get(article.doc_id) == digest:
+                unchanged.append(article.doc_id)
+            elif digest in known and known[digest] != article.doc_id:
+                duplicates.append(
+                    FileProblem(article.path or article.doc_id, f"duplicate of article {known[digest]!r}")
+                )
+            else:
+                (replaced if article.doc_id in hashes else added).append(article.doc_id)
+                fresh.append(article)
+                known[digest] = article.doc_id
+        notes, nodes = annotated_nodes(fresh, config, embedder, annotator, show_progress)
+        by_article: dict[str, list[Any]] = {a.doc_id: [] for a in fresh}
+        for node in nodes:
+            by_article[node.metadata["doc_id"]].append(node)
+        with self._lock:
+            for article in fresh:
+                self._write(article, notes[article.doc_id], by_article[article.doc_id], digests[article.doc_id])
+            if fresh:
+                self._logged([a.doc_id for a in fresh])
+        return IndexUpdate(tuple(added), tuple(replaced), tuple(unchanged), tuple(duplicates), len(nodes))
+
+    def _write(self, article: Article, notes: ArticleNotes, nodes: Sequence[Any], digest: str) -> None:
+        """Upsert one article's passages, then the article; then delete what its earlier version left."""
+        passages = []
+        for node in nodes:
+            meta, text = node.metadata, node.get_content()
+            lexical = tokens([passage_lexical_text(article, text)], self._stemmer)[0]
+            passages.append(
+                {
+                    "id": node.node_id, "doc_id": article.doc_id, "hash": digest, "position": meta["position"],
+                    "span_start": meta["start"], "span_end": meta["end"], "sentences": meta["sentences"],
+                    "text": rows.fit(text), "terms": rows.fit(" ".join(lexical)), "embedding": node.get_embedding(),
+                }
+            )  # fmt: skip
+        self._rows.put(rows.PASSAGES, passages)
+        record = orjson.dumps({"article": article.to_dict(), "notes": notes.to_json()}).decode()
+        heading = {"title": article.title, "date": article.date or "", "source": article.source or ""}
+        heading |= {"passages": len(nodes), "added": time.time_ns()}
+        pieces = rows.article_rows(article.doc_id, digest, heading, record)
+        self._rows.put(rows.ARTICLES, pieces)
+        self._rows.delete(rows.ARTICLES, rows.stale_pieces(article.doc_id, len(pieces)))
+        for expression in rows.passages_of([article.doc_id], except_hash=digest):
+            self._rows.delete(rows.PASSAGES, expression)
+        self._cache.pop(article.doc_id, None)
+
+    def remove(self, doc_ids: Sequence[str]) -> list[str]:
+        """Delete articles (their rows, then their passages); ``UnknownArticleError`` names ids not held."""
+        with self._lock:
+            held = {h.doc_id for h in self._rows.headings_of(doc_ids)}
+            unknown = [d for d in doc_ids if d not in held]
+            if unknown:
+                raise UnknownArticleError(unknown)
+            for expression in rows.passages_of(list(doc_ids)):
+                self._rows.delete(rows.ARTICLES, expression)
+                self._rows.delete(rows.PASSAGES, expression)
+            for doc_id in doc_ids:
+                self._cache.pop(doc_id, None)
+            self._logged(list(doc_ids))
+        return list(doc_ids)
+
+    def _logged(self, doc_ids: list[str]) -> None:
+        """Log a write of ``doc_ids`` and apply it (and whatever other processes logged) to the headings."""
+        self._rows.log_change(doc_ids)
+        self._fresh(force=True)
+
+    # ---- what other processes changed -------------------------------------------
+    def _reload(self) -> None:
+        with self._lock:
+            self._seen = dict.fromkeys(sorted(self._rows.changes()))
+            self._headings = {h.doc_id: h for h in self._rows.headings()}
+            self._checked = time.monotonic()
+
+    def _fresh(self, force: bool = False) -> dict[str, HeadingRow]:
+        """The headings, brought up to date with the change log when it was read over ``REFRESH_S`` ago."""
+        if not force and time.monotonic() - self._checked < REFRESH_S:
+            return self._headings
+        with self._lock:
+            if not force and time.monotonic() - self._checked < REFRESH_S:
+                return self._headings
+            newest = next(reversed(self._seen), "")
+            logged = self._rows.changes(newest)
+            new = sorted(k for k in logged if k not in self._seen)
+            if newest and newest not in logged:  # its row was deleted (the log is kept a day): read everything
+                self._reload()
+                self.changes += 1
+                return self._headings
+            changed: set[str] = set()
+            for key in new:
+                if logged[key] is None:
+                    self._reload()
+                    self.changes += 1
+                    return self._headings
+                changed.update(logged[key])
+            if changed:
+                headings = dict(self._headings)
+                for doc_id in changed:
+                    headings.pop(doc_id, None)
+                    self._cache.pop(doc_id, None)
+                headings |= {h.doc_id: h for h in self._rows.headings_of(sorted(changed))}
+                self._headings = headings
+                self.changes += 1
+            self._seen |= dict.fromkeys(new)
+            self._checked = time.monotonic()
+            return self._headings
+
+    # ---- queries -----------------------------------------------------------------
+    @property
+    def store(self) -> stores.StoreSpec:
+        return stores.recorded_spec(self.manifest.get(stores.MANIFEST_KEY)) or stores.StoreSpec(stores.StoreKind.FAISS)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["dimension"])
+
+    def __len__(self) -> int:
+        return sum(h.passages for h in self._fresh().values())
+
+    @property
+    def article_count(self) -> int:
+        return len(self._fresh())
+
+    def _record(self, doc_id: str) -> tuple[Article, ArticleNotes, str]:
+        """An article, its annotation and content hash (``UnknownArticleError`` when the library holds none)."""
+        with self._lock:
+            if (cached := self._cache.get(doc_id)) is not None:
+                self._cache.move_to_end(doc_id)
+                return cached
+        found = self._rows.bodies([doc_id]) if isinstance(doc_id, str) else {}
+        if doc_id not in found:
+            raise UnknownArticleError(doc_id if isinstance(doc_id, str) else repr(doc_id))
+        digest, body = found[doc_id]
+        data = orjson.loads(body)
+        record = (Article(**data["article"]), ArticleNotes.from_json(data["notes"]), digest)
+        with self._lock:
+            self._cache[doc_id] = record
+            while len(self._cache) > CACHED:
+                self._cache.popitem(last=False)
+        return record
+
+    def article(self, doc_id: str) -> Article:
+        return self._record(doc_id)[0]
+
+    def notes(self, doc_id: str) -> ArticleNotes:
+        return self._record(doc_id)[1]
+
+    def articles(self) -> list[Article]:
+        """Every article, in the order they were added (read in batches)."""
+        ids = list(self._fresh())
+        found: list[Article] = []
+        for start in range(0, len(ids), rows.BATCH):
+            bodies = self._rows.bodies(ids[start : start + rows.BATCH])
+            found += [
+                Article(**orjson.loads(bodies[d][1])["article"]) for d in ids[start : start + rows.BATCH] if d in bodies
+            ]
+        return found
+
+    def heading(self, doc_id: str) -> tuple[str, str | None, str | None]:
+        held = self._fresh().get(doc_id) if isinstance(doc_id, str) else None
+        if held is None:  # added by another process since the change log was read
+            found = self._rows.headings_of([doc_id]) if isinstance(doc_id, str) else []
+            if not found:
+                raise UnknownArticleError(doc_id if isinstance(doc_id, str) else repr(doc_id))
+            held = found[0]
+        return held.title, held.date, held.source
+
+    def doc_ids_where(self, keep: Callable[[str, str | None, str | None], bool]) -> list[str]:
+        return [d for d, h in self._fresh().items() if keep(d, h.source, h.date)]
+
+    def passage_count(self, doc_id: str) -> int:
+        held = self._fresh().get(doc_id)
+        return held.passages if held is not None else 0
+
+    def node_ids(self, doc_ids: Collection[str]) -> list[str]:
+        return [f"{d}::{i}" for d in doc_ids for i in range(self.passage_count(d))]
+
+    def search(self, query_vector: np.ndarray, top_k: int, doc_ids: Collection[str] | None = None) -> list[Hit]:
+        """The ``top_k`` passages closest to ``query_vector`` (within ``doc_ids``' articles), best first."""
+        if doc_ids is not None and not doc_ids:
+            return []
+        self._fresh()
+        vector = np.asarray(query_vector, dtype=np.float32).tolist()
+        return self._hits(self._rows.dense(vector, top_k, rows.within(_listed(doc_ids))))
+
+    def bm25_search(self, query: str, top_k: int, doc_ids: Collection[str] | None = None) -> list[NodeWithScore]:
+        """Milvus's BM25 best passages for ``query`` (as llama-index nodes), optionally within ``doc_ids``."""
+        terms = self._terms(query)
+        if not terms or (doc_ids is not None and not doc_ids):
+            return []
+        self._fresh()
+        found = self._rows.bm25(terms, top_k, rows.within(_listed(doc_ids)))
+        return [NodeWithScore(node=_node(r), score=r["score"]) for r in found if self._current(r)]
+
+    def hybrid(
+        self, query: str, query_vector: np.ndarray, per_retriever: int, top_k: int, doc_ids: Collection[str] | None
+    ) -> list[Hit]:
+        """Dense and BM25 candidates fused by reciprocal rank, in Milvus (as ``PassageIndex.hybrid`` does locally)."""
+        if doc_ids is not None and not doc_ids:
+            return []
+        self._fresh()  # what other processes replaced or removed is not read from this one's cache
+        vector = np.asarray(query_vector, dtype=np.float32)
+        found = self._rows.hybrid(
+            vector.tolist(), self._terms(query), per_retriever, top_k, rows.within(_listed(doc_ids))
+        )
+        # Equal fused scores in the order llama-index's fusion gives them (the dense list's, its first):
+        # Milvus leaves their order to the server.
+        found.sort(key=lambda r: (-r["score"], -float(np.dot(vector, np.asarray(r["embedding"], dtype=np.float32)))))
+        return self._hits(found)
+
+    def hit(self, node: NodeWithScore) -> Hit:
+        meta = node.node.metadata
+        article, notes, _ = self._record(meta["doc_id"])
+        return Hit(_passage(article, notes, meta), float(node.score or 0.0))
+
+    def _hits(self, found: list[dict[str, Any]]) -> list[Hit]:
+        hits = []
+        for row in found:
+            if self._current(row):
+                article, notes, _ = self._record(row["doc_id"])
+                hits.append(Hit(_passage(article, notes, row), float(row["score"])))
+        return hits
+
+    def _current(self, row: dict[str, Any]) -> bool:
+        """True when a passage row belongs to its article as held now (not to a version replaced or removed)."""
+        try:
+            return self._record(row["doc_id"])[2] == row["hash"]
+        except UnknownArticleError:
+            return False
+
+    def _terms(self, query: str) -> str:
+        return " ".join(tokens([query], self._stemmer)[0])
+
+
+def _listed(doc_ids: Collection[str] | None) -> list[str] | None:
+    return None if doc_ids is None else list(doc_ids)
+
+
+def _node(row: dict[str, Any]) -> TextNode:
+    start, end = row.get("span_start", row.get("start")), row.get("span_end", row.get("end"))
+    node = passage_node(row["id"], row["doc_id"], row["position"], start, end, row["sentences"], "")
+    node.metadata["hash"] = row["hash"]
+    return node
+
+
+def _passage(article: Article, notes: ArticleNotes, place: dict[str, Any]) -> Passage:
+    start, end = place.get("span_start", place.get("start")), place.get("span_end", place.get("end"))
+    sentences = tuple(notes.sentence(article.text, s, e) for s, e in place["sentences"])
+    return Passage(article.doc_id, place["position"], start, end, article.text[start:end], sentences)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
