@@ -35,6 +35,7 @@ estimate printed. Prints a Markdown table and writes benchmarks/out/library_scal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -57,6 +58,7 @@ import numpy as np
 from benchmarks import synthetic_library
 from benchmarks._common import DATA, OUT, absent, command, cores, read_corpus, write_json
 from qa import Article, Assistant, Config
+from qa.errors import UnknownArticleError
 from qa.models import Models
 from qa.types import ArticleNotes
 
@@ -66,6 +68,8 @@ JSON_OUT = OUT / "library_scale.json"
 DEFAULT_SIZES = (1000, 10000)
 SCHEME = "composed-notes-1"  # how the cached libraries were made (benchmarks.synthetic_library)
 SERVE_QUESTIONS, P50_QUESTIONS = 5, 20
+MILVUS_DATA = LIBRARIES / "milvus-lite"  # the Milvus Lite server's data (``--milvus-lite``)
+SERVER: subprocess.Popen | None = None  # that server, when this run started it
 STOPWORDS = frozenset(
     "that this with from have were been their they there which would could about after before into over "
     "than then them when what where while will also said says more most some such only other just".split()
@@ -164,6 +168,38 @@ def timed_child(cmd: Sequence[str], timeout: float = 7200) -> dict[str, Any]:
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(done[2].ru_maxrss / 1024), "stdout": stdout}
 
 
+def start_milvus_lite() -> subprocess.Popen:
+    """A Milvus Lite server over ``MILVUS_DATA`` on a free port, which ``$QA_STORE`` names here and in children."""
+    import socket
+
+    import pymilvus
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    MILVUS_DATA.mkdir(parents=True, exist_ok=True)
+    log = (MILVUS_DATA.parent / "milvus-lite.log").open("a")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(MILVUS_DATA / "data"), "--host", "127.0.0.1",
+         "--port", str(port)], stdout=log, stderr=log,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            probe = pymilvus.MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=2, dedicated=True)
+            probe.get_server_version()
+            probe.close()  # idle, its pings would make the server drop the connection
+            break
+        except Exception:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(
+                    "Milvus Lite did not start: see benchmarks/out/library_scale/milvus-lite.log"
+                ) from None
+            time.sleep(0.5)
+    os.environ["QA_STORE"] = f"milvus://127.0.0.1:{port}/scale"
+    return server
+
+
 def qa_command() -> list[str]:
     """The ``qa`` entry point of this environment."""
     script = Path(sys.executable).parent / "qa"
@@ -182,7 +218,12 @@ def last_json(stdout: str) -> dict[str, Any]:
 
 def rss_mb() -> float:
     """This process's resident memory now, in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+    return pid_rss_mb("self")
+
+
+def pid_rss_mb(pid: int | str) -> float:
+    """A process's resident memory now, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024)
     return float("nan")
@@ -214,12 +255,16 @@ def serve_probe(folder: Path, questions: Sequence[str], additions: Sequence[Path
         started = time.perf_counter()
         answers.append(assistant.ask(q))
         times.append(time.perf_counter() - started)
-    adds = []
+    replica = Assistant.load(folder, config) if in_milvus() else None  # another process's view, in this one
+    adds, seen = [], []
     for path in additions:  # the first warms the add path (spaCy loads on first use); the last is reported
+        count = replica.summary().articles + 1 if replica is not None else 0
         started = time.perf_counter()
         update = assistant.add([path], show_progress=False)
         adds.append(round(time.perf_counter() - started, 3))
         assert len(update.added) == 1, update
+        if replica is not None:
+            seen.append(replica_sees(replica, path, count))
     return {
         "load_s": round(load_s, 2),
         "serving_rss_mb": serving,
@@ -228,18 +273,37 @@ def serve_probe(folder: Path, questions: Sequence[str], additions: Sequence[Path
         "abstained": sum(a.abstained for a in answers),
         "answered": len(answers),
         "api_add_s": adds,
+        "replica_sees_s": seen,
     }
 
 
+def replica_sees(replica: Assistant, path: Path, count: int, limit_s: float = 60.0) -> float:
+    """Seconds from now until ``replica`` (loaded before another added the article of ``path``) counts ``count``
+    articles and finds that one by its title."""
+    article = json.loads(path.read_text(encoding="utf-8"))
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        found = {h.passage.doc_id for h in replica.search(article["title"], top_k=20)}
+        if replica.summary().articles >= count and article["doc_id"] in found:
+            return round(time.perf_counter() - started, 3)
+        time.sleep(0.05)
+    return float("inf")
+
+
 # ---- one size ------------------------------------------------------------------------------------------
+def in_milvus() -> bool:
+    """True when the libraries are kept in Milvus (``--milvus-lite``, or ``$QA_STORE``)."""
+    return Config.from_env().store.startswith("milvus://")
+
+
 def library(size: int) -> Path:
-    """Where the library of ``size`` articles is cached."""
-    return LIBRARIES / f"library-{size}"
+    """Where the library of ``size`` articles is cached (for a Milvus library: its settings)."""
+    return LIBRARIES / f"library-{size}{'-milvus' if in_milvus() else ''}"
 
 
 def built(size: int) -> dict[str, Any] | None:
     """What the build of the cached library of ``size`` took, None when there is none."""
-    sidecar = LIBRARIES / f"library-{size}.build.json"
+    sidecar = library(size).with_name(f"{library(size).name}.build.json")
     if not (sidecar.is_file() and Assistant.exists(library(size))):
         return None
     info = json.loads(sidecar.read_text(encoding="utf-8"))
@@ -265,13 +329,14 @@ def build(size: int, budget_s: float) -> dict[str, Any] | None:
     child = timed_child(this_script("--build-probe", str(size), str(folder)))
     info = last_json(child["stdout"]) | {"build_wall_s": child["wall_s"], "build_peak_rss_mb": child["peak_rss_mb"]}
     info |= {"size": size, "built_at": time.strftime("%Y-%m-%d %H:%M")}
-    write_json(LIBRARIES / f"library-{size}.build.json", info)
+    write_json(library(size).with_name(f"{library(size).name}.build.json"), info)
     print(f"  built in {info['build_s']} s ({info['passages']:,} passages), peak RSS {child['peak_rss_mb']} MiB")
     return info
 
 
 def _cached_sizes() -> list[int]:
-    return [int(m.group(1)) for p in LIBRARIES.glob("library-*.build.json") if (m := re.search(r"-(\d+)\.", p.name))]
+    pattern = r"library-(\d+)-milvus\.build" if in_milvus() else r"library-(\d+)\.build"
+    return [int(m.group(1)) for p in LIBRARIES.glob("library-*.build.json") if (m := re.match(pattern, p.name))]
 
 
 def disk_mb(folder: Path) -> float:
@@ -287,15 +352,37 @@ def cli_add(size: int, paths: Sequence[Path], scratch: Path) -> dict[str, Any]:
     try:
         child = timed_child([*qa_command(), "index", *map(str, paths), "--index", str(copy)])
     finally:
+        take_back(copy, paths)
         shutil.rmtree(copy, ignore_errors=True)
     return {"wall_s": child["wall_s"], "peak_rss_mb": child["peak_rss_mb"], "said": child["stdout"].strip()[-200:]}
+
+
+def take_back(folder: Path, paths: Sequence[Path]) -> None:
+    """Remove the articles of ``paths`` from a Milvus library (its copies share it); a folder's copy: nothing."""
+    if not in_milvus():
+        return
+    assistant = Assistant.load(folder)
+    held = []
+    for path in paths:
+        with contextlib.suppress(UnknownArticleError):
+            held.append(assistant.article(path.stem).doc_id)
+    if held:
+        assistant.remove(held)
+
+
+def disk(size: int) -> float:
+    """The library's size on disk, in MiB: its folder, or its collections in the Milvus Lite data folder."""
+    if not in_milvus():
+        return disk_mb(library(size))
+    base = json.loads(next(library(size).glob("v*/manifest.json")).read_text())["store"]["collection"]
+    return round(sum(disk_mb(p) for p in (MILVUS_DATA / "collections").glob(f"{base}_*")), 1)
 
 
 def measure(size: int, corpus: Sequence[Article], additions: Sequence[Path], args: argparse.Namespace) -> dict:
     """Every figure of the library of ``size`` articles."""
     folder = library(size)
     questions = [question(q, size, corpus) for q in range(SERVE_QUESTIONS + P50_QUESTIONS)]
-    row: dict[str, Any] = {"size": size, "disk_mb": disk_mb(folder)}
+    row: dict[str, Any] = {"size": size, "disk_mb": disk(size)}
     with tempfile.TemporaryDirectory(dir=LIBRARIES, prefix="scratch-") as tmp:
         scratch = Path(tmp)
         print("  qa index, 1 article ...", flush=True)
@@ -317,6 +404,9 @@ def measure(size: int, corpus: Sequence[Article], additions: Sequence[Path], arg
         extra = [str(p) for p in [*additions[101:103], additions[-1]]]
         child = timed_child(this_script("--serve-probe", str(copy), str(scratch / "questions.json"), *extra))
         row["serve"] = last_json(child["stdout"]) | {"process_peak_rss_mb": child["peak_rss_mb"]}
+        take_back(copy, [Path(p) for p in extra])
+        if SERVER is not None:
+            row["server_rss_mb"] = pid_rss_mb(SERVER.pid)
     row["api_add_1_s"], row["api_add_short_s"] = row["serve"]["api_add_s"][-2:]
     print(f"    {row['serve']}", flush=True)
     return row
@@ -325,11 +415,12 @@ def measure(size: int, corpus: Sequence[Article], additions: Sequence[Path], arg
 # ---- the report ----------------------------------------------------------------------------------------
 def table(rows: Sequence[dict[str, Any]], builds: dict[int, dict[str, Any]], cmd: str) -> str:
     """The Markdown table of ``rows`` (skipped sizes with their estimated build time)."""
+    milvus = any("server_rss_mb" in r for r in rows)
     lines = [
         "| articles | passages | build min | add 1, `qa index` | add 1 of 60 words, `qa index` | add 100, `qa index` "
         "| add 1, `Assistant.add` | add 1 of 60 words, `Assistant.add` | `qa ask` cold | serving RSS "
-        "| `ask` p50 warm | disk |",
-        "|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| `ask` p50 warm | disk |" + (" replica sees an addition | Milvus Lite server RSS |" if milvus else ""),
+        "|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if milvus else ""),
     ]
     for size, info in sorted(builds.items()):
         r = next((r for r in rows if r["size"] == size), None)
@@ -344,6 +435,7 @@ def table(rows: Sequence[dict[str, Any]], builds: dict[int, dict[str, Any]], cmd
             f"{hundred['wall_s']:.1f} s, {hundred['peak_rss_mb']:,} MiB | {r['api_add_1_s']:.2f} s | "
             f"{r['api_add_short_s']:.2f} s | {r['ask_cold_s']:.1f} s | {serve['serving_rss_mb']:,.0f} MiB | "
             f"{serve['ask_p50_ms']} ms | {r['disk_mb']:,.0f} MiB |"
+            + (f" {max(serve['replica_sees_s']):.2f} s | {r['server_rss_mb']:,.0f} MiB |" if milvus else "")
         )
     return "\n".join([*lines, "", f"Command: `{cmd}`"])
 
@@ -358,6 +450,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the sizes again even when cached")
     parser.add_argument("--cold-runs", type=int, default=3, help="fresh `qa ask` processes timed (median)")
     parser.add_argument("--out", type=Path, default=JSON_OUT, help="the JSON written")
+    parser.add_argument(
+        "--milvus-lite", action="store_true", help="keep the libraries in Milvus: a Milvus Lite server this run starts"
+    )
     parser.add_argument("--build-probe", nargs=2, metavar=("SIZE", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-probe", nargs="+", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -370,6 +465,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if absent(CORPUS, "the library scale benchmark"):
         return
+    global SERVER
+    if args.milvus_lite:
+        SERVER = start_milvus_lite()
+        args.out = OUT / "library_scale-milvus.json" if args.out == JSON_OUT else args.out
+    try:
+        run(args, argv)
+    finally:
+        if SERVER is not None:
+            SERVER.terminate()
+            SERVER.wait(60)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None) -> None:
+    """Measure the sizes ``args`` names and report them."""
     cmd = "OMP_NUM_THREADS=2 .venv/bin/" + command("library_scale", sys.argv[1:] if argv is None else argv)
     LIBRARIES.mkdir(parents=True, exist_ok=True)
     corpus = news(Config.from_env())
@@ -382,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for size in sorted(set(args.sizes)):
         print(f"{size:,} articles:", flush=True)
         if args.rebuild:  # e.g. after the storage format changed
-            (LIBRARIES / f"library-{size}.build.json").unlink(missing_ok=True)
+            library(size).with_name(f"{library(size).name}.build.json").unlink(missing_ok=True)
         info = build(size, args.max_build_minutes * 60)
         builds[size] = info or {"skipped": True}
         if info is not None and not info.get("skipped"):

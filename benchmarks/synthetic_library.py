@@ -27,8 +27,8 @@ from typing import Any
 import orjson
 from tqdm.auto import tqdm
 
+import qa.index.library as libraries
 from qa import Article, Config
-from qa.index.passage_index import PassageIndex
 from qa.ingest.annotate import Annotator
 from qa.types import ArticleNotes, SentenceNotes, Speaker
 
@@ -121,8 +121,8 @@ class ComposedAnnotator:
 
 def build(articles: Sequence[Article], folder: Path, config: Config, embedder: Any, annotator: Any) -> int:
     """Build the index of ``articles`` in ``folder`` through the product's index (in batches of ``BATCH``,
-    each added as ``qa index`` adds articles); returns the passage count."""
-    index = PassageIndex.build(articles[:BATCH], config, embedder, annotator, show_progress=False)
+    each added as ``qa index`` adds articles), where ``config.store`` says; returns the passage count."""
+    index = libraries.build(articles[:BATCH], config, embedder, annotator, show_progress=False)
     for start in tqdm(range(BATCH, len(articles), BATCH), desc="Building", unit="batch"):
         index.update(articles[start : start + BATCH], config, embedder, annotator, show_progress=False)
     index.persist(folder)

@@ -32,9 +32,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         metavar="STORE",
-        help="where a new index keeps its vectors: faiss (default, in the index folder) or "
-        "milvus://HOST:PORT[/PREFIX] (a Milvus server or cluster); for an existing Milvus index, "
-        "the address to reach its collection at ($QA_STORE)",
+        help="where a new index keeps the library: faiss (default, the index folder), milvus://HOST:PORT[/PREFIX] "
+        "(all of it in Milvus 2.5+) or milvus-vectors://HOST:PORT[/PREFIX] (only the vectors there); for an "
+        "existing Milvus index, the address to reach it at ($QA_STORE)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
 

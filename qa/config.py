@@ -54,7 +54,9 @@ class Config:
     # ---- where things are, and the models -------------------------------------------------------
     index_dir: str = _setting("index", "the index folder")
     store: str = _setting(
-        "faiss", "where a new index keeps its vectors: `faiss` (the index folder) or `milvus://HOST:PORT[/PREFIX]`"
+        "faiss",
+        "where a new index keeps the library: `faiss` (the index folder), `milvus://HOST:PORT[/PREFIX]` (all of it "
+        "in Milvus 2.5+) or `milvus-vectors://HOST:PORT[/PREFIX]` (only the passage vectors there)",
     )
     milvus_token: str = _setting("", "`user:password` or API key for a Milvus server that needs one", secret=True)
     embed_model: str = _setting(

@@ -28,7 +28,7 @@ BENCHMARK_COMPONENTS = {
     "stores": ("qa.index.stores", "qa.index.passage_index", "qa.ingest.annotate"),
     "index_integrity": ("qa.index.versions", "qa.index.durability", "qa.index.passage_index", "qa.ingest.annotate"),
     "speed": ("qa.ingest.annotate", "qa.ingest.chunking", "qa.index.nodes"),
-    "synthetic_library": ("qa.index.passage_index", "qa.ingest.annotate"),
+    "synthetic_library": ("qa.index.library", "qa.ingest.annotate"),
     "abstention": ("qa.pipeline.abstain", "qa.pipeline.reader", "qa.pipeline.question"),
     "generative": ("qa.pipeline.generate", "qa.ingest.annotate"),
     "speakers": ("qa.ingest.annotate", "qa.ingest.articles"),

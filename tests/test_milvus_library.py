@@ -52,7 +52,9 @@ def lite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                pymilvus.MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=2).get_server_version()
+                probe = pymilvus.MilvusClient(uri=f"http://127.0.0.1:{port}", timeout=2, dedicated=True)
+                probe.get_server_version()
+                probe.close()  # idle, its pings would make the server drop the connection
                 break
             except Exception:
                 if server.poll() is not None or time.monotonic() > deadline:
@@ -77,7 +79,11 @@ def library_dir(lite: str, tmp_path_factory: pytest.TempPathFactory, config: Con
 def _collections(uri: str) -> list[str]:
     from pymilvus import MilvusClient
 
-    return MilvusClient(uri=uri.replace("milvus://", "http://")).list_collections()
+    client = MilvusClient(uri=uri.replace("milvus://", "http://"), dedicated=True)
+    try:
+        return client.list_collections()
+    finally:
+        client.close()
 
 
 def _library(tmp_path: Path, lite: str, name: str, config: Config, models: Models) -> tuple[Path, Config]:

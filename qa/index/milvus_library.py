@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from llama_index.core.schema import NodeWithScore, TextNode
+from llama_index.core.schema import NodeWithScore
 
 from qa.config import Config
 from qa.errors import IndexChangedError, UnknownArticleError
@@ -38,18 +38,18 @@ from qa.index.bm25 import _stemmer, tokens
 from qa.index.durability import WriteLock
 from qa.index.nodes import annotated_nodes
 from qa.index.passage_index import passage_lexical_text
-from qa.index.passage_table import passage_node
 from qa.index.stores import milvus_library as rows
 from qa.index.stores.milvus_library import HeadingRow, LibraryCollections
 from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
 from qa.models import Embedder
-from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate, Passage
+from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate
 
 log = logging.getLogger(__name__)
 
 REFRESH_S = 1.0  # how stale a process's headings may be: another's additions show within this
 CACHED = 1024  # articles (with their annotations) kept parsed
+WRITE_BATCH = 64  # articles written together
 
 
 class MilvusLibrary:
@@ -177,35 +177,48 @@ class MilvusLibrary:
         for node in nodes:
             by_article[node.metadata["doc_id"]].append(node)
         with self._lock:
-            for article in fresh:
-                self._write(article, notes[article.doc_id], by_article[article.doc_id], digests[article.doc_id])
+            for start in range(0, len(fresh), WRITE_BATCH):
+                group = fresh[start : start + WRITE_BATCH]
+                self._write(group, notes, by_article, digests, set(replaced))
             if fresh:
                 self._logged([a.doc_id for a in fresh])
         return IndexUpdate(tuple(added), tuple(replaced), tuple(unchanged), tuple(duplicates), len(nodes))
 
-    def _write(self, article: Article, notes: ArticleNotes, nodes: Sequence[Any], digest: str) -> None:
-        """Upsert one article's passages, then the article; then delete what its earlier version left."""
-        passages = []
-        for node in nodes:
-            meta, text = node.metadata, node.get_content()
-            lexical = tokens([passage_lexical_text(article, text)], self._stemmer)[0]
-            passages.append(
-                {
-                    "id": node.node_id, "doc_id": article.doc_id, "hash": digest, "position": meta["position"],
-                    "span_start": meta["start"], "span_end": meta["end"], "sentences": meta["sentences"],
-                    "text": rows.fit(text), "terms": rows.fit(" ".join(lexical)), "embedding": node.get_embedding(),
-                }
-            )  # fmt: skip
+    def _write(
+        self,
+        articles: Sequence[Article],
+        notes: dict[str, ArticleNotes],
+        nodes: dict[str, list[Any]],
+        digests: dict[str, str],
+        replaced: Collection[str],
+    ) -> None:
+        """Upsert some articles' passages, then the articles; then delete what earlier versions left."""
+        passages, pieces = [], []
+        for article in articles:
+            digest = digests[article.doc_id]
+            passages += [self._passage_row(article, node, digest) for node in nodes[article.doc_id]]
+            record = orjson.dumps({"article": article.to_dict(), "notes": notes[article.doc_id].to_json()}).decode()
+            heading = {"title": article.title, "date": article.date or "", "source": article.source or ""}
+            heading["url"] = article.url or ""
+            heading |= {"passages": len(nodes[article.doc_id]), "added": time.time_ns()}
+            pieces.append(rows.article_rows(article.doc_id, digest, heading, record))
         self._rows.put(rows.PASSAGES, passages)
-        record = orjson.dumps({"article": article.to_dict(), "notes": notes.to_json()}).decode()
-        heading = {"title": article.title, "date": article.date or "", "source": article.source or ""}
-        heading |= {"passages": len(nodes), "added": time.time_ns()}
-        pieces = rows.article_rows(article.doc_id, digest, heading, record)
-        self._rows.put(rows.ARTICLES, pieces)
-        self._rows.delete(rows.ARTICLES, rows.stale_pieces(article.doc_id, len(pieces)))
-        for expression in rows.passages_of([article.doc_id], except_hash=digest):
-            self._rows.delete(rows.PASSAGES, expression)
-        self._cache.pop(article.doc_id, None)
+        self._rows.put(rows.ARTICLES, [row for rows_of_one in pieces for row in rows_of_one])
+        ids = [a.doc_id for a in articles]
+        self._rows.delete(rows.PASSAGES, rows.other_versions(ids, [digests[d] for d in ids]))
+        for article, rows_of_one in zip(articles, pieces, strict=True):
+            if article.doc_id in replaced:
+                self._rows.delete(rows.ARTICLES, rows.stale_pieces(article.doc_id, len(rows_of_one)))
+            self._cache.pop(article.doc_id, None)
+
+    def _passage_row(self, article: Article, node: Any, digest: str) -> dict[str, Any]:
+        meta, text = node.metadata, node.get_content()
+        lexical = tokens([passage_lexical_text(article, text)], self._stemmer)[0]
+        return {
+            "id": node.node_id, "doc_id": article.doc_id, "hash": digest, "position": meta["position"],
+            "span_start": meta["start"], "span_end": meta["end"], "sentences": meta["sentences"],
+            "text": rows.fit(text), "terms": rows.fit(" ".join(lexical)), "embedding": node.get_embedding(),
+        }  # fmt: skip
 
     def remove(self, doc_ids: Sequence[str]) -> list[str]:
         """Delete articles (their rows, then their passages); ``UnknownArticleError`` names ids not held."""
@@ -223,8 +236,9 @@ class MilvusLibrary:
         return list(doc_ids)
 
     def _logged(self, doc_ids: list[str]) -> None:
-        """Log a write of ``doc_ids`` and apply it (and whatever other processes logged) to the headings."""
+        """Log a write of ``doc_ids``, flush it, and apply it (and whatever other processes logged) to the headings."""
         self._rows.log_change(doc_ids)
+        self._rows.flush()
         self._fresh(force=True)
 
     # ---- what other processes changed -------------------------------------------
@@ -285,21 +299,30 @@ class MilvusLibrary:
 
     def _record(self, doc_id: str) -> tuple[Article, ArticleNotes, str]:
         """An article, its annotation and content hash (``UnknownArticleError`` when the library holds none)."""
-        with self._lock:
-            if (cached := self._cache.get(doc_id)) is not None:
-                self._cache.move_to_end(doc_id)
-                return cached
-        found = self._rows.bodies([doc_id]) if isinstance(doc_id, str) else {}
+        found = self._records([doc_id]) if isinstance(doc_id, str) else {}
         if doc_id not in found:
             raise UnknownArticleError(doc_id if isinstance(doc_id, str) else repr(doc_id))
-        digest, body = found[doc_id]
-        data = orjson.loads(body)
-        record = (Article(**data["article"]), ArticleNotes.from_json(data["notes"]), digest)
+        return found[doc_id]
+
+    def _records(self, doc_ids: Collection[str]) -> dict[str, tuple[Article, ArticleNotes, str]]:
+        """The records of those of ``doc_ids`` the library holds: from the cache, the others in one read."""
+        found = {}
         with self._lock:
-            self._cache[doc_id] = record
+            for doc_id in doc_ids:
+                if (cached := self._cache.get(doc_id)) is not None:
+                    self._cache.move_to_end(doc_id)
+                    found[doc_id] = cached
+        missing = [d for d in dict.fromkeys(doc_ids) if d not in found]
+        for doc_id, (digest, body) in (self._rows.bodies(missing) if missing else {}).items():
+            data = orjson.loads(body)
+            found[doc_id] = (Article(**data["article"]), ArticleNotes.from_json(data["notes"]), digest)
+        with self._lock:
+            for doc_id in missing:
+                if doc_id in found:
+                    self._cache[doc_id] = found[doc_id]
             while len(self._cache) > CACHED:
                 self._cache.popitem(last=False)
-        return record
+        return found
 
     def article(self, doc_id: str) -> Article:
         return self._record(doc_id)[0]
@@ -343,7 +366,7 @@ class MilvusLibrary:
             return []
         self._fresh()
         vector = np.asarray(query_vector, dtype=np.float32).tolist()
-        return self._hits(self._rows.dense(vector, top_k, rows.within(_listed(doc_ids))))
+        return self._hits(self._rows.dense(vector, top_k, rows.within(doc_ids)))
 
     def bm25_search(self, query: str, top_k: int, doc_ids: Collection[str] | None = None) -> list[NodeWithScore]:
         """Milvus's BM25 best passages for ``query`` (as llama-index nodes), optionally within ``doc_ids``."""
@@ -351,8 +374,10 @@ class MilvusLibrary:
         if not terms or (doc_ids is not None and not doc_ids):
             return []
         self._fresh()
-        found = self._rows.bm25(terms, top_k, rows.within(_listed(doc_ids)))
-        return [NodeWithScore(node=_node(r), score=r["score"]) for r in found if self._current(r)]
+        found = self._rows.bm25(terms, top_k, rows.within(doc_ids))
+        records = self._records([r["doc_id"] for r in found])
+        current = [r for r in found if (record := records.get(r["doc_id"])) is not None and record[2] == r["hash"]]
+        return [NodeWithScore(node=rows.row_node(r), score=r["score"]) for r in current]
 
     def hybrid(
         self, query: str, query_vector: np.ndarray, per_retriever: int, top_k: int, doc_ids: Collection[str] | None
@@ -362,9 +387,7 @@ class MilvusLibrary:
             return []
         self._fresh()  # what other processes replaced or removed is not read from this one's cache
         vector = np.asarray(query_vector, dtype=np.float32)
-        found = self._rows.hybrid(
-            vector.tolist(), self._terms(query), per_retriever, top_k, rows.within(_listed(doc_ids))
-        )
+        found = self._rows.hybrid(vector.tolist(), self._terms(query), per_retriever, top_k, rows.within(doc_ids))
         # Equal fused scores in the order llama-index's fusion gives them (the dense list's, its first):
         # Milvus leaves their order to the server.
         found.sort(key=lambda r: (-r["score"], -float(np.dot(vector, np.asarray(r["embedding"], dtype=np.float32)))))
@@ -373,42 +396,20 @@ class MilvusLibrary:
     def hit(self, node: NodeWithScore) -> Hit:
         meta = node.node.metadata
         article, notes, _ = self._record(meta["doc_id"])
-        return Hit(_passage(article, notes, meta), float(node.score or 0.0))
+        return Hit(rows.row_passage(article, notes, meta), float(node.score or 0.0))
 
     def _hits(self, found: list[dict[str, Any]]) -> list[Hit]:
+        """The rows of a search as hits, leaving out passages of an article version no longer held."""
+        records = self._records([r["doc_id"] for r in found])
         hits = []
         for row in found:
-            if self._current(row):
-                article, notes, _ = self._record(row["doc_id"])
-                hits.append(Hit(_passage(article, notes, row), float(row["score"])))
+            if (record := records.get(row["doc_id"])) is not None and record[2] == row["hash"]:
+                article, notes, _ = record
+                hits.append(Hit(rows.row_passage(article, notes, row), float(row["score"])))
         return hits
-
-    def _current(self, row: dict[str, Any]) -> bool:
-        """True when a passage row belongs to its article as held now (not to a version replaced or removed)."""
-        try:
-            return self._record(row["doc_id"])[2] == row["hash"]
-        except UnknownArticleError:
-            return False
 
     def _terms(self, query: str) -> str:
         return " ".join(tokens([query], self._stemmer)[0])
-
-
-def _listed(doc_ids: Collection[str] | None) -> list[str] | None:
-    return None if doc_ids is None else list(doc_ids)
-
-
-def _node(row: dict[str, Any]) -> TextNode:
-    start, end = row.get("span_start", row.get("start")), row.get("span_end", row.get("end"))
-    node = passage_node(row["id"], row["doc_id"], row["position"], start, end, row["sentences"], "")
-    node.metadata["hash"] = row["hash"]
-    return node
-
-
-def _passage(article: Article, notes: ArticleNotes, place: dict[str, Any]) -> Passage:
-    start, end = place.get("span_start", place.get("start")), place.get("span_end", place.get("end"))
-    sentences = tuple(notes.sentence(article.text, s, e) for s, e in place["sentences"])
-    return Passage(article.doc_id, place["position"], start, end, article.text[start:end], sentences)
 
 
 def _now() -> str:

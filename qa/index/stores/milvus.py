@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 ID_FIELD = "id"  # llama-index's primary key field
 DELETE_BATCH = 1000  # ids per delete expression
+# pymilvus pings every 10 s, even while idle; a gRPC server that keeps gRPC's default policy (Milvus Lite)
+# answers a third ping within 5 minutes with GOAWAY "too_many_pings", and the connection is lost. A
+# connection of our own (not shared with other clients in the process) pings once it has been idle 6 minutes.
+GRPC_OPTIONS = {"grpc.keepalive_time_ms": 360_000}
 
 
 class QAMilvusStore(MilvusVectorStore):
@@ -187,7 +191,9 @@ def _store(uri: str, collection: str, dimension: int, token: str) -> QAMilvusSto
 def _connect(uri: str, token: str) -> MilvusClient:
     """A client of the server at ``uri``, or ``StoreUnavailableError`` naming it."""
     with _reaching(uri, connecting=True):
-        client = MilvusClient(uri=_http(uri), token=token, timeout=CONNECT_TIMEOUT_S)
+        client = MilvusClient(
+            uri=_http(uri), token=token, timeout=CONNECT_TIMEOUT_S, grpc_options=GRPC_OPTIONS, dedicated=True
+        )
         client.get_server_version()
     return client
 
