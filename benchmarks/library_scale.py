@@ -375,7 +375,7 @@ def disk(size: int) -> float:
     if not in_milvus():
         return disk_mb(library(size))
     base = json.loads(next(library(size).glob("v*/manifest.json")).read_text())["store"]["collection"]
-    return round(sum(disk_mb(p) for p in (MILVUS_DATA / "collections").glob(f"{base}_*")), 1)
+    return round(sum(disk_mb(p) for p in (MILVUS_DATA / "data" / "collections").glob(f"{base}_*")), 1)
 
 
 def measure(size: int, corpus: Sequence[Article], additions: Sequence[Path], args: argparse.Namespace) -> dict:

@@ -16,6 +16,8 @@ from qa.startup import start_loading
 from qa.types import (
     Answer,
     Article,
+    Catalog,
+    CatalogEntry,
     Citation,
     Evidence,
     FeedItemResult,
@@ -38,6 +40,8 @@ __all__ = [
     "AskChanges",
     "AskOptions",
     "Assistant",
+    "Catalog",
+    "CatalogEntry",
     "Citation",
     "Config",
     "Conversation",

@@ -23,9 +23,10 @@ from qa.errors import InvalidArgumentError, InvalidQuestionError, ModelLoadError
 from qa.index import library as libraries
 from qa.index.durability import WriteLock
 from qa.index.library import Library
-from qa.index.migrate import Migration, migrate
+from qa.index.migrate import Migration, migrate, to_milvus
 from qa.index.versions import index_exists, index_matches
 from qa.ingest.annotate import Annotator
+from qa.ingest.annotate_worker import AnnotatorWorker
 from qa.ingest.chunking import article_sentences
 from qa.ingest.http import Fetcher
 from qa.ingest.web import OnFetched, read_sources
@@ -33,7 +34,6 @@ from qa.locks import ReadWriteLock, reading, writing
 from qa.models import Models
 from qa.options import AskChanges, AskOptions
 from qa.pipeline.abstain import AbstentionModel
-from qa.pipeline.dialogue import Resolution
 from qa.pipeline.generate import GenerativeReader
 from qa.pipeline.llm import LLM, LLMSpec, load_llm
 from qa.pipeline.question import question_names
@@ -41,11 +41,11 @@ from qa.pipeline.reader import SentenceReader
 from qa.pipeline.retrieve import Retriever
 from qa.pipeline.sentence_scorer import SentenceScorer
 from qa.pipeline.statements import read_statement, statement_question
-from qa.text import key_terms
 from qa.types import (
     NO_ANSWER,
     Answer,
     Article,
+    Catalog,
     FileProblem,
     Hit,
     IndexUpdate,
@@ -76,8 +76,10 @@ class Assistant:
         problems: Sequence[FileProblem] = (),
         index_dir: str | Path | None = None,
         llm: LLM | None = None,
+        worker: AnnotatorWorker | None = None,
     ) -> None:
         self.config = config or Config.from_env()
+        self._worker = worker  # annotates the articles added, when ``load(adding=True)`` started one
         self._llm = llm  # else loaded from config.llm on first use (never when it is empty)
         self._llm_lock = threading.Lock()
         self.index_dir = Path(index_dir) if index_dir is not None else None
@@ -144,19 +146,23 @@ class Assistant:
         return cls(index, config, models, problems, index_dir)
 
     @classmethod
-    def load(cls, index_dir: str | Path, config: Config | None = None, models: Models | None = None) -> Assistant:
-        """Load a persisted index (nothing is embedded; models load on first question)."""
+    def load(
+        cls, index_dir: str | Path, config: Config | None = None, models: Models | None = None, adding: bool = False
+    ) -> Assistant:
+        """Load a persisted index (nothing is embedded; models load on first use; ``adding``: see AnnotatorWorker)."""
         if not isinstance(index_dir, (str, Path)):
             raise InvalidArgumentError(f"index_dir must be a folder path, not {index_dir!r:.80}.")
         config = config or Config.from_env()
         models = models or Models.of(config)
+        worker = AnnotatorWorker.start(config.spacy_model, lambda: Annotator(models.nlp())) if adding else None
         index = libraries.load(index_dir, config, models.embedder)
-        return cls(index, config, models, index_dir=index_dir)
+        return cls(index, config, models, index_dir=index_dir, worker=worker)
 
     @staticmethod
-    def migrate(index_dir: str | Path, config: Config | None = None) -> Migration:
-        """Convert the index in ``index_dir`` from format 2 or 3 to the current one (nothing is embedded)."""
-        return migrate(index_dir, config or Config.from_env())
+    def migrate(index_dir: str | Path, config: Config | None = None, to: str | None = None) -> Migration:
+        """Convert the index in ``index_dir`` from format 2 or 3, or move it ``to`` Milvus (nothing is embedded)."""
+        config = config or Config.from_env()
+        return to_milvus(index_dir, config, to) if to else migrate(index_dir, config)
 
     @staticmethod
     def exists(index_dir: str | Path) -> bool:
@@ -196,7 +202,7 @@ class Assistant:
         with self._writing() as lock:
             update = IndexUpdate((), (), (), (), 0)
             if articles:
-                embedder, annotator = self.models.embedder(), self._annotator()
+                embedder, annotator = self.models.embedder(), self._worker or self._annotator()
                 update = self.index.update(articles, self.config, embedder, annotator, show_progress)
             if lock is not None and (update.added or update.replaced):
                 self.index.persist(lock.root, lock)
@@ -263,23 +269,6 @@ class Assistant:
         if not self.uses_llm():
             return None
         return LLMSpec.parse(self.config.llm, self.config.llm_model).name if self.config.llm.strip() else "LLM"
-
-    def condense(self, resolution: Resolution, turns: Sequence[tuple[str, str]]) -> Resolution:
-        """Return ``resolution`` with its text rewritten by the LLM from earlier (question, answer) turns.
-
-        The rule-based reading is kept when the LLM's rewrite is unusable (see ``GenerativeReader.condense``).
-        """
-        llm = self.llm
-        if llm is None:
-            return resolution
-        rewritten = GenerativeReader(llm, None, self.config, self._annotator().sentences).condense(
-            resolution.question, turns
-        )
-        if not rewritten:
-            return resolution
-        own = set(key_terms(resolution.question))
-        borrowed = tuple(t for t in key_terms(rewritten) if t not in own)
-        return replace(resolution, text=rewritten, borrowed=borrowed)
 
     # ---- questions ---------------------------------------------------------------
     @property
@@ -418,11 +407,23 @@ class Assistant:
 
     @reading
     def library(self) -> list[tuple[Article, int]]:
-        """Return every indexed article with its number of passages, in one consistent view."""
+        """Every article with its passage count, in indexing order: read whole (``catalog`` reads none)."""
         return [(a, self.index.passage_count(a.doc_id)) for a in self.index.articles()]
+
+    @reading
+    def catalog(
+        self, offset: int = 0, limit: int | None = None, newest_first: bool = True, query: str | None = None
+    ) -> Catalog:
+        """A page of the library's catalog (``Catalog``: ``total``, ``entries`` of ``CatalogEntry``, ``sources``),
+        made from the headings held in memory: no article is read. ``limit`` entries (None: all) from ``offset``;
+        newest first (the latest date first, undated articles last, the latest indexed first among equals), or
+        with ``newest_first=False`` in indexing order. ``query`` keeps the articles whose title, source or doc id
+        contains it, in any case."""
+        return Catalog.of(self.index.listing(), offset, limit, newest_first, query)
 
     @reading
     def summary(self) -> LibrarySummary:
         """How many articles and passages the library holds, and where its vectors live."""
-        index = self.index
-        return LibrarySummary(index.article_count, len(index), index.store.describe(), index.changes)
+        return LibrarySummary(
+            self.index.article_count, len(self.index), self.index.store.describe(), self.index.changes
+        )

@@ -120,8 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("doc_ids", nargs="+", metavar="DOC_ID", help="ids as listed by `qa articles`")
     _common(p)
 
-    p = sub.add_parser("articles", help="list the indexed articles", description="List the indexed articles.")
+    p = sub.add_parser("articles", help="list the articles", description="List the indexed articles, newest first.")
     p.add_argument("--json", action="store_true", help="print JSON lines")
+    p.add_argument("--limit", type=int, metavar="N", help="list N articles (default: all)")
+    p.add_argument("--offset", type=int, default=0, metavar="N", help="leave out the first N (default 0)")
     _common(p)
 
     p = sub.add_parser(
@@ -186,10 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _migrate_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "migrate",
-        help="convert an index of an older format",
-        description="Convert an index written in format 2 or 3 to the current one, without annotating or embedding "
-        "anything again (a crash leaves the old version live).",
+        help="convert an index of an older format, or move a library into Milvus",
+        description="Convert an index of format 2 or 3 to the current one, or (--to) move a library from its folder "
+        "into Milvus, without annotating or embedding anything again (a crash leaves the old version live).",
     )
+    p.add_argument("--to", metavar="STORE", help="milvus://HOST:PORT[/PREFIX]: the Milvus to move the library into")
     _common(p)
 
 
@@ -227,15 +230,14 @@ def _ask(ask: Callable[..., Answer], assistant: Assistant, args: argparse.Namesp
     """Ask with the command's filters; with --stream and an LLM, the draft goes to stderr as it is written."""
     streaming = args.stream and assistant.uses_llm()
     options = AskOptions(sources=args.sources, since=args.since, until=args.until, as_of=args.as_of)
-    answer = ask(question, options, on_token=_print_token if streaming else None)
+    answer = ask(question, options, on_token=_stderr_token if streaming else None)
     if streaming and answer.draft:
         print("\n--- checked against the sources:", file=sys.stderr)
     return answer
 
 
-def _print_token(token: str) -> None:
-    sys.stderr.write(token)
-    sys.stderr.flush()
+def _stderr_token(token: str) -> None:
+    print(token, end="", file=sys.stderr, flush=True)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -245,7 +247,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         problems = assistant.problems
         summary = f"Indexed {assistant.summary().articles} article(s)"
     else:
-        assistant = Assistant.load(config.index_dir, config)
+        assistant = Assistant.load(config.index_dir, config, adding=True)
         update = assistant.add(args.paths)
         problems = update.problems
         if not (update.added or update.replaced or update.unchanged):
@@ -280,14 +282,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_articles(args: argparse.Namespace) -> int:
     config = _config(args)
-    assistant = Assistant.load(config.index_dir, config)
-    for a, passages in assistant.library():
-        if args.json:
-            row = {k: v for k, v in a.to_dict().items() if k != "text"} | {"passages": passages}
-            print(json.dumps(row, ensure_ascii=False))
-        else:
-            meta = ", ".join(x for x in (a.source, a.date) if x)
-            print(f"{a.doc_id}\t{a.title}{f' ({meta})' if meta else ''}\t{passages} passage(s)")
+    catalog = Assistant.load(config.index_dir, config).catalog(args.offset, args.limit)  # reads no article
+    for entry in catalog.entries:
+        print(json.dumps(entry.to_dict(), ensure_ascii=False) if args.json else entry.describe())
+    if catalog.more:  # on stderr: the listing stays one article a line
+        shown = catalog.offset + len(catalog.entries)
+        print(f"({catalog.total - shown} more: --offset {shown} lists them)", file=sys.stderr)
     return 0
 
 
@@ -372,9 +372,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     config = _config(args)
-    done = Assistant.migrate(config.index_dir, config)
-    held = f"{done.articles} article(s), {done.passages} passage(s)"
-    print(f"Converted {done.index_dir}/ from format {done.from_format} to the current one: {held}")
+    print(Assistant.migrate(config.index_dir, config, to=args.to).describe())
     return 0
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from typing_extensions import Unpack
 
 from qa.errors import InvalidArgumentError, UnknownArticleError
+from qa.ingest.annotate import Annotator
 from qa.inputs import clean_question
 from qa.inputs import options as options_with
 from qa.options import AskChanges, AskOptions
 from qa.pipeline.dialogue import Resolution, points_back, resolve
+from qa.pipeline.generate import GenerativeReader
+from qa.text import key_terms
 from qa.types import Answer, Turn
 
 if TYPE_CHECKING:
@@ -74,8 +78,7 @@ class Conversation:
             and self.assistant.config.llm_condense
             and points_back(resolution.question)
         ):
-            turns = [(t.question, t.answer.text) for t in self._turns]
-            resolution = self.assistant.condense(resolution, turns)
+            resolution = self._condensed(resolution)
         answer = None
         if resolution.doc_ids:
             within = chosen.overridden(doc_ids=tuple(resolution.doc_ids))
@@ -84,6 +87,20 @@ class Conversation:
             answer = self.assistant.ask(question, chosen, resolved=resolution.text, on_token=on_token)
         self._turns.append(Turn(answer.question, answer))
         return answer
+
+    def _condensed(self, resolution: Resolution) -> Resolution:
+        """``resolution`` with its text rewritten by the LLM from the earlier turns; the rule-based reading is kept
+        when the LLM's rewrite is unusable (see ``GenerativeReader.condense``)."""
+        llm = self.assistant.llm
+        if llm is None:
+            return resolution
+        turns = [(t.question, t.answer.text) for t in self._turns]
+        sentences = Annotator(self.assistant.models.nlp()).sentences
+        rewritten = GenerativeReader(llm, None, self.assistant.config, sentences).condense(resolution.question, turns)
+        if not rewritten:
+            return resolution
+        own = set(key_terms(resolution.question))
+        return replace(resolution, text=rewritten, borrowed=tuple(t for t in key_terms(rewritten) if t not in own))
 
     def context_terms(self, question: str) -> list[str]:
         """Return the names ``question`` borrows from the conversation (none for a question that stands alone)."""

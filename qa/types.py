@@ -9,6 +9,11 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from qa.catalog import Catalog as Catalog  # the library's catalog and summary, kept beside (re-exported)
+from qa.catalog import CatalogEntry as CatalogEntry
+from qa.catalog import LibrarySummary as LibrarySummary
+from qa.catalog import Listed as Listed
+
 
 @dataclass(frozen=True)
 class Article:
@@ -393,16 +398,6 @@ class Turn:
 
     question: str
     answer: Answer
-
-
-@dataclass(frozen=True)
-class LibrarySummary:
-    """How big a library is and where its passage vectors live."""
-
-    articles: int
-    passages: int
-    vectors: str  # "faiss" (the index folder), "milvus://host:port/library" or "milvus-vectors://host:port/collection"
-    changes: int = 0  # how many times this process has changed the library (a page polls it, not the articles)
 
 
 @dataclass(frozen=True)

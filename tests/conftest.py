@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from qa import Assistant, Config
+from qa import Article, Assistant, Config
 from qa.ingest.annotate import Annotator
 from qa.models import Models
 
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"
 SEED_DOC = "2021-08-16-china-taliban"
+LIBRARY_SIZE = 55  # articles in catalog_index_dir: more than a page of the page's library table (50)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +46,27 @@ def seed_index_dir(tmp_path_factory: pytest.TempPathFactory, config: Config, mod
 @pytest.fixture(scope="session")
 def assistant(seed_index_dir: Path, config: Config, models: Models) -> Assistant:
     return Assistant.load(seed_index_dir, config, models)
+
+
+def catalog_articles() -> list[Article]:
+    """``LIBRARY_SIZE`` short articles indexed in this order: ``report-<i>`` dated 2023-01-01 plus i days, but
+    report-11 on report-10's day and the last three undated; two sources; every other one with a URL."""
+    articles = []
+    for i in range(LIBRARY_SIZE):
+        day = None if i >= LIBRARY_SIZE - 3 else str(date(2023, 1, 1) + timedelta(days=i - (i == 11)))
+        source = "Porto Gazette" if i % 2 else "Lisbon Daily"
+        text = f"Harbour report {i}\n\nThe harbour of Porto counted {i + 3} ships on the day of report {i}."
+        url = f"https://news.example/report-{i}" if i % 2 == 0 else None
+        articles.append(Article(f"report-{i}", f"Harbour report {i}", text, day, source, url))
+    return articles
+
+
+@pytest.fixture(scope="session")
+def catalog_index_dir(tmp_path_factory: pytest.TempPathFactory, config: Config, models: Models) -> Path:
+    """A persisted index of ``catalog_articles()`` (do not modify: copy it first)."""
+    index_dir = tmp_path_factory.mktemp("catalog") / "index"
+    Assistant.build(catalog_articles(), index_dir, config, models, show_progress=False)
+    return index_dir
 
 
 @pytest.fixture

@@ -242,3 +242,53 @@ def test_an_article_with_script_and_html_does_not_run(watched: Watched, tmp_path
     page.screenshot(path=str(ARTIFACTS / "browser-escaped.png"))
     assert page.evaluate("window.pwned") is None
     assert watched.dialogs == [] and watched.errors == []
+
+
+@pytest.fixture(scope="module")
+def library_server(catalog_index_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The page over a library of more articles than its library table shows at a time."""
+    with running_app(catalog_index_dir, tmp_path_factory.mktemp("browser-library")) as url:
+        yield url
+
+
+def test_the_library_tab_shows_a_page_at_a_time_with_a_filter(browser: Browser, library_server: str) -> None:
+    watched = Watched(browser.new_page(viewport={"width": 1280, "height": 900}))
+    page = watched.page
+    page.goto(library_server)
+    expect(page.locator("#qa-header")).to_contain_text("55 indexed articles")
+    page.get_by_role("tab", name="Library").click()
+    library, rows = page.locator("#qa-library"), page.locator("#qa-library tbody tr")
+    expect(library).to_contain_text("Articles 1–50 of 55, newest first")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_contain_text("Harbour report 51")  # the latest day
+    expect(rows.first.locator("a[href='https://news.example/report-51']")).to_have_count(0)  # it has no URL
+    expect(rows.nth(1).locator("a[href='https://news.example/report-50']")).to_have_count(1)
+    page.locator("#qa-remove-choice input").click()  # chosen on this page, removed from another (below)
+    page.get_by_role("option", name="Harbour report 51 (report-51)").click()
+    page.keyboard.press("Escape")
+
+    page.locator("#qa-library-next").click()
+    expect(library).to_contain_text("Articles 51–55 of 55", timeout=20_000)
+    expect(rows).to_have_count(5)
+    expect(rows.last).to_contain_text("Harbour report 52")  # undated: last
+    page.screenshot(path=str(ARTIFACTS / "browser-library-page-2.png"))
+    page.locator("#qa-library-previous").click()
+    expect(library).to_contain_text("Articles 1–50 of 55", timeout=20_000)
+
+    type_into_new_field(page.locator("#qa-library-filter input"), "report 4")
+    expect(library).to_contain_text("Articles 1–11 of 11 matching “report 4”", timeout=20_000)
+    expect(rows).to_have_count(11)
+    page.locator("#qa-remove-choice input").click()  # the removal choices are the page's articles
+    expect(page.get_by_role("option", name="Harbour report 40 (report-40)")).to_have_count(1)
+    expect(page.get_by_role("option", name="Harbour report 51 (report-51)")).to_have_count(0)
+    page.locator("#qa-remove-choice input").fill("report-53")  # an article of no page shown: by its id
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.locator("#qa-remove").click()
+    status = page.locator("#qa-library-status")
+    expect(status).to_contain_text("Removed: Harbour report 53", timeout=20_000)
+    expect(status).to_contain_text("Removed: Harbour report 51")
+    expect(page.locator("#qa-header")).to_contain_text("53 indexed articles")
+    expect(library).to_contain_text("Articles 1–11 of 11 matching", timeout=20_000)  # the filter stays
+    assert watched.errors == [] and watched.dialogs == []
+    page.close()

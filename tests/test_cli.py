@@ -93,9 +93,19 @@ def test_incremental_index_list_and_remove(tmp_path: Path) -> None:
     added = run("index", str(SEEDS), str(news), "--index", index_dir)
     assert added.returncode == 0, added.stderr
     assert "Added 1, updated 0, unchanged 1 article(s) (1 passage(s) embedded)" in added.stdout
-    listed = run("articles", "--index", index_dir, "--json")
+    listed = run("articles", "--index", index_dir, "--json")  # newest first: the undated port.md last
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [(r["doc_id"], r["title"], r["passages"]) for r in rows][1] == ("port", "Harbour reopens", 1)
+    assert set(rows[0]) == {"doc_id", "title", "date", "source", "url", "passages"} and "more:" not in listed.stderr
+    first = run("articles", "--index", index_dir, "--limit", "1")
+    assert first.stdout.startswith("2021-08-16-china-taliban\tChina Taliban (2021-08-16)\t")
+    assert len(first.stdout.splitlines()) == 1 and "(1 more: --offset 1 lists them)" in first.stderr
+    second = run("articles", "--index", index_dir, "--offset", "1", "--json")
+    assert [json.loads(line)["doc_id"] for line in second.stdout.splitlines()] == [
+        "port"
+    ] and "more:" not in second.stderr
+    bad = run("articles", "--index", index_dir, "--offset", "-1")
+    assert bad.returncode == 1 and "offset must be a whole number" in bad.stderr
     removed = run("remove", "port", "--index", index_dir)
     assert removed.returncode == 0 and "Removed 1 article(s): port; 1 left" in removed.stdout
     unknown = run("remove", "port", "--index", index_dir)

@@ -11,6 +11,7 @@ import pytest
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from qa import Assistant, Config
+from qa.errors import CorruptIndexError
 from qa.index.article_store import new_notes
 from qa.index.passage_table import PassageTable
 from qa.index.stores.faiss import (
@@ -218,6 +219,35 @@ def test_segments_search_as_one_exact_index_and_keep_removals_across_saves(tmp_p
     assert biggest.name in listing["segments"] and biggest.name not in listing["deleted"]  # rewritten alone
     assert not (tmp_path / "last" / f"{biggest.name}.faiss").stat().st_nlink > 1
     assert FaissSegments.load(tmp_path / "last", DIMENSION).ntotal == live.sum() - len(held) * 3 // 5
+
+
+def test_a_loaded_index_reads_a_segment_when_a_search_first_needs_it(tmp_path: Path, vectors: tuple) -> None:
+    """Loading, adding, fitting and saving read no segment its listing describes (count, kind, SHA-256): one
+    damaged meanwhile is found by the first search, which checks it against its SHA-256."""
+    data, ids, queries = vectors
+    config = Config(ann_threshold=1000)
+    segments = FaissSegments.new(DIMENSION, config, data[:3000])  # IVF, trained on these
+    segments.add_with_ids(data[:3000], ids[:3000])
+    segments.save(tmp_path / "v1", None)
+    path = next((tmp_path / "v1").glob("*.faiss"))
+    data_bytes, at = bytearray(path.read_bytes()), path.stat().st_size * 9 // 10
+    data_bytes[at] ^= 0x01  # a stored vector
+    path.write_bytes(bytes(data_bytes))
+    loaded = FaissSegments.load(tmp_path / "v1", DIMENSION)
+    assert loaded.ntotal == 3000 and loaded.describe() == segments.describe()
+    assert loaded.describe()["kind"] == "ivf-sq8"
+    loaded.add_with_ids(data[3000:3010], ids[3000:3010])  # a new exact segment beside it
+    loaded.fit(config)
+    loaded.save(tmp_path / "v2", tmp_path / "v1")
+    assert (tmp_path / "v2" / path.name).stat().st_ino == path.stat().st_ino  # linked, not read
+    with pytest.raises(CorruptIndexError, match=r"\.faiss is damaged: it does not match its checksum"):
+        loaded.search(queries[:1], 10, config, None)
+    data_bytes[at] ^= 0x01  # repaired (in both versions: the file is linked)
+    path.write_bytes(bytes(data_bytes))
+    segments.add_with_ids(data[3000:3010], ids[3000:3010])
+    segments.fit(config)
+    again = FaissSegments.load(tmp_path / "v2", DIMENSION)
+    assert again.search(queries[:5], 10, config, None) == segments.search(queries[:5], 10, config, None)
 
 
 def test_the_llama_index_store_deletes_an_article_and_persists_as_it_reads_back(tmp_path: Path, vectors: tuple) -> None:

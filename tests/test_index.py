@@ -54,7 +54,7 @@ def test_manifest_describes_the_index(seed_index_dir: Path, config: Config) -> N
     assert {"faiss/segments.json", "articles/segments.json", "bm25/segments.json"} <= files
     assert any(f.startswith("faiss/") and f.endswith(".faiss") for f in files)  # the vectors' one segment
     assert not {"docstore.json", "index_store.json", "id_map.json", "default__vector_store.json"} & files
-    assert any(f.startswith("bm25/") and f.endswith(".npz") for f in files)  # BM25's one segment
+    assert any(f.startswith("bm25/") and f.endswith(".docs.npy") for f in files)  # BM25's one segment
     assert any(f.startswith("articles/") and f.endswith(".notes.jsonl") for f in files)  # the annotations
     spans = next(f for f in files if f.endswith(".passages.jsonl"))  # the passages' spans
     assert manifest["files"][spans] == hashlib.sha256((folder / spans).read_bytes()).hexdigest()
@@ -120,9 +120,8 @@ def _truncate(path: Path) -> None:
 
 # (damage done to a file of the live version, what the error must name)
 DAMAGE = {
-    "FAISS vector flipped": (lambda v: _flip_byte(next((v / "faiss").glob("*.faiss")), 0.9), ".faiss is damaged"),
     "BM25 file deleted": (lambda v: (v / "bm25" / "segments.json").unlink(), "bm25/segments.json is missing"),
-    "BM25 segment torn": (lambda v: _truncate(next((v / "bm25").glob("*.npz"))), ".npz is damaged"),
+    "BM25 postings torn": (lambda v: _truncate(next((v / "bm25").glob("*.docs.npy"))), ".docs.npy is damaged"),
     "segment ids torn": (lambda v: _truncate(next((v / "articles").glob("*.ids.json"))), ".ids.json is damaged"),
     "manifest torn": (lambda v: _truncate(v / MANIFEST), "manifest.json unreadable"),
     "manifest deleted": (lambda v: (v / MANIFEST).unlink(), "manifest.json is missing"),
@@ -143,12 +142,21 @@ def test_damaged_index_file_is_detected_with_how_to_rebuild(
     assert f"qa index PATH... --index {index_copy} --rebuild" in message
 
 
-# (damage done to a file read a record at a time, what the error must name): loading does not read these
-# files whole; each record is checked against its CRC-32 when a question reads it.
+def _bm25_segment_json(version: Path) -> Path:
+    return next(p for p in (version / "bm25").glob("*.json") if p.name != "segments.json")
+
+
+# (damage done to a file read a record at a time or when a search first needs it, what the error must name):
+# loading does not read these files whole; each record, BM25 segment file and block of postings is checked
+# against its checksum when a question reads it.
 RECORD_DAMAGE = {
     "article text edited": (lambda v: _edit(next((v / "articles").glob("*[0-9a-f].jsonl"))), ".jsonl is damaged"),
     "annotations torn": (lambda v: _truncate(next((v / "articles").glob("*.notes.jsonl"))), ".notes.jsonl is damaged"),
     "passages torn": (lambda v: _truncate(next((v / "articles").glob("*.passages.jsonl"))), ".passages.jsonl is"),
+    "BM25 postings flipped": (lambda v: _flip_byte(next((v / "bm25").glob("*.docs.npy")), 0.9), ".docs.npy is damaged"),
+    "BM25 terms edited": (lambda v: _flip_byte(_bm25_segment_json(v), 0.5), ".json is damaged"),
+    "FAISS vector flipped": (lambda v: _flip_byte(next((v / "faiss").glob("*.faiss")), 0.9), ".faiss is damaged"),
+    "FAISS segment torn": (lambda v: _truncate(next((v / "faiss").glob("*.faiss"))), ".faiss is damaged"),
 }
 
 
@@ -167,13 +175,21 @@ def test_a_damaged_record_is_caught_when_a_question_reads_it_with_how_to_rebuild
 
 
 def test_a_flipped_vector_byte_is_caught_only_by_the_checksum(index_copy: Path, config: Config, models: Models) -> None:
-    """Without checksums FAISS reads a damaged vector silently: the checksum is what catches it."""
+    """FAISS reads a damaged vector silently: a checksum is what catches it, the segment's own in the FAISS
+    listing when the manifest has none, when a question first reads the segment."""
     folder = current_version(index_copy)
     _flip_byte(next((folder / "faiss").glob("*.faiss")), 0.9)
     manifest = json.loads((folder / MANIFEST).read_text())
     del manifest["files"]
     (folder / MANIFEST).write_text(json.dumps(manifest))
-    assert len(Assistant.load(index_copy, config, models).articles()) == 1  # loads: nothing else notices
+    loaded = Assistant.load(index_copy, config, models)
+    assert len(loaded.articles()) == 1
+    with pytest.raises(CorruptIndexError, match=r"\.faiss is damaged: it does not match its checksum"):
+        loaded.ask("What did China say about the Taliban?")
+    listing = json.loads((folder / "faiss" / "segments.json").read_text())
+    del listing["held"]  # as written before the listing described its segments: they are read at load
+    (folder / "faiss" / "segments.json").write_text(json.dumps(listing))
+    assert len(Assistant.load(index_copy, config, models).articles()) == 1  # and nothing else notices
 
 
 def test_index_without_checksums_loads_with_a_warning_and_gets_them_on_the_next_write(

@@ -16,7 +16,7 @@ import pytest
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 from qa import Assistant, Config
-from qa.errors import OldFormatError, QAError
+from qa.errors import CorruptIndexError, OldFormatError, QAError
 from qa.index import article_store, durability
 from qa.index.bm25 import MERGE_FACTOR
 from qa.index.durability import file_checksums
@@ -69,6 +69,21 @@ def test_an_add_links_the_article_segments_and_writes_only_its_own(
     assert "twelve trawlers" in reloaded.article("harbour").text
     assert sorted(a.doc_id for a in reloaded.articles()) == sorted(["harbour", *(f"note{n}" for n in range(9))])
     assert "twelve" in reloaded.ask("How many trawlers did the harbour master count?").text
+
+
+def test_an_add_reads_neither_the_vectors_nor_the_postings_already_stored(
+    tmp_path: Path, index_copy: Path, config: Config, models: Models
+) -> None:
+    version = current_version(index_copy)
+    for path in [*(version / "faiss").glob("*.faiss"), *(version / "bm25").glob("*.docs.npy")]:
+        data = bytearray(path.read_bytes())
+        data[len(data) * 9 // 10] ^= 0x01  # a vector, a posting: damage only reading them can find
+        path.write_bytes(bytes(data))
+    assistant = Assistant.load(index_copy, config, models)
+    orchard = _article(tmp_path, "orchard", "Orchard\n\nThe orchard sold apples to the school.\n")
+    assert assistant.add([orchard], show_progress=False).added == ("orchard",)  # read neither
+    with pytest.raises(CorruptIndexError, match=r"(\.faiss|\.docs\.npy) is damaged"):
+        Assistant.load(index_copy, config, models).ask("What did China say about the Taliban?")
 
 
 def _downgrade(version: Path, to_format: int, reversed_ids: bool = False) -> None:

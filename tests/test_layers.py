@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first: a module may import from its own layer and the ones below it, never above.
 LAYERS = [
-    ("base", ("qa.text", "qa.types", "qa.options", "qa.errors", "qa.config", "qa.locks")),
+    # qa.catalog: the library's catalog and summary, values of qa.types kept in their own module (re-exported there)
+    ("base", ("qa.text", "qa.types", "qa.catalog", "qa.options", "qa.errors", "qa.config", "qa.locks")),
     ("models", ("qa.models",)),
     ("ingest", ("qa.ingest",)),
     ("index", ("qa.index",)),

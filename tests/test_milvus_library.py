@@ -105,6 +105,7 @@ def test_seed_questions_get_the_answers_and_citations_of_the_local_library(
     assert summary.vectors == f"{lite}/{store.collection}"
     assert milvus.article(SEED_DOC) == assistant.article(SEED_DOC)
     assert milvus.index.notes(SEED_DOC) == assistant.index.notes(SEED_DOC)
+    assert milvus.catalog() == assistant.catalog()  # the same headings, URL and passage count
     rows = [json.loads(line) for line in (DATA / "seed_questions.jsonl").read_text().splitlines() if line.strip()]
     for row in rows:
         expected, answer = assistant.ask(row["question"]), milvus.ask(row["question"])
@@ -158,6 +159,9 @@ def test_replicas_see_each_others_additions_and_removals(
     for replica in (first, second):
         assert replica.summary().articles == 3
         assert [a.doc_id for a in replica.articles()] == [SEED_DOC, "port", "bridge"]
+        listed = replica.catalog(newest_first=False).entries  # from the headings: no article read
+        assert [(e.doc_id, e.title, e.url) for e in listed] == [(a.doc_id, a.title, a.url) for a in replica.articles()]
+        assert all(e.passages >= 1 for e in listed)
     changes = first.summary().changes
     assert first.remove(["port"]) == ["port"]
     assert first.summary().changes > changes
@@ -242,3 +246,38 @@ def test_a_search_within_some_articles_is_filtered_in_milvus(
     within = assistant.search("When did the city harbour reopen?", top_k=20, within=[SEED_DOC, "bridge"])
     assert within and {h.passage.doc_id for h in within} <= {SEED_DOC, "bridge"}
     assert assistant.search("When did the city harbour reopen?", top_k=1)[0].passage.doc_id == "port"
+
+
+def test_a_library_in_a_folder_moves_into_milvus_without_embedding_again(
+    assistant: Assistant, index_copy: Path, lite: str, config: Config, models: Models
+) -> None:
+    moved = subprocess.run(
+        [QA, "migrate", "--index", str(index_copy), "--to", f"{lite}/moved"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert moved.returncode == 0, moved.stderr
+    assert f"into {lite}/moved_" in moved.stdout and "1 article(s)" in moved.stdout
+    assert sorted(p.name for p in current_version(index_copy).iterdir()) == ["manifest.json"]  # settings only
+    library = Assistant.load(index_copy, config, models)
+    assert library.index.store.kind is StoreKind.MILVUS_LIBRARY
+    assert (library.summary().articles, library.summary().passages) == (1, len(assistant.index))
+    assert library.index.notes(SEED_DOC) == assistant.index.notes(SEED_DOC)
+    vector = models.embedder().encode_queries(["What did China say about the Taliban?"])[0]
+    local, remote = assistant.index.search(vector, 10), library.index.search(vector, 10)
+    assert [h.passage for h in remote] == [h.passage for h in local]
+    assert [h.score for h in remote] == pytest.approx([h.score for h in local], abs=1e-5)  # the same vectors
+    answer, expected = (
+        library.ask("What did China say about the Taliban?"),
+        assistant.ask("What did China say about the Taliban?"),
+    )
+    assert answer.text == expected.text
+    assert_citations_exact(library, answer)
+    again = subprocess.run(
+        [QA, "migrate", "--index", str(index_copy), "--to", f"{lite}/moved"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode != 0 and "in milvus://" in again.stderr  # already there

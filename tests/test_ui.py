@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from qa import Answer, Article, Citation, ShortAnswer
+from qa import Answer, Article, Catalog, CatalogEntry, Citation, ShortAnswer
 from qa.web.render import answer_markdown, escape_text, library_html, safe_url, source_html
 
 from .ui_server import running_app
@@ -119,7 +119,13 @@ def test_upload_ask_and_remove_an_article(server: str, tmp_path: Path) -> None:
     assert "Lisbon opens a new bridge" in table and "2024-02-01" in table
     assert "2024-02-01-lisbon-bridge" in json.dumps(removable) and "**2** indexed articles" in heading
     listed = {a["doc_id"]: a for a in client.predict(api_name="/articles")}
-    assert listed["2024-02-01-lisbon-bridge"]["passages"] >= 1
+    assert listed["2024-02-01-lisbon-bridge"]["passages"] >= 1 and "text" not in listed["2024-02-01-lisbon-bridge"]
+    newest = client.predict(0, 1, api_name="/articles")  # a page: offset, limit (newest first)
+    assert [a["doc_id"] for a in newest] == ["2024-02-01-lisbon-bridge"]
+    assert [a["doc_id"] for a in client.predict(offset=1, api_name="/articles")] == ["2021-08-16-china-taliban"]
+    assert [a["doc_id"] for a in client.predict(query="TALIBAN", api_name="/articles")] == ["2021-08-16-china-taliban"]
+    with pytest.raises(Exception, match="offset must be a whole number"):
+        client.predict(offset=-1, api_name="/articles")
 
     answer = client.predict("How much did the bridge in Lisbon cost?", api_name="/ask")
     assert not answer["abstained"] and "900 million euros" in answer["text"]
@@ -148,8 +154,8 @@ def test_uploads_that_cannot_be_used_get_clear_errors(server: str, tmp_path: Pat
         client.predict([handle_file(big)], api_name="/upload")  # refused before it reaches the library
     status, *_ = client.predict([], api_name="/remove")
     assert "Choose the articles to remove" in status
-    with pytest.raises(Exception, match="not in the list of choices"):
-        client.predict(["no-such-article"], api_name="/remove")
+    status, *_ = client.predict(["no-such-article"], api_name="/remove")  # a typed id (any page's article)
+    assert "✗ Not in the index: 'no-such-article'" in status.replace("\\", "")
 
 
 def test_article_html_is_shown_as_text_never_as_markup(server: str, tmp_path: Path) -> None:
@@ -206,8 +212,11 @@ def test_rendering_escapes_html_and_markdown() -> None:
     removed = source_html(_citation(quote), None, 1)
     assert "removed from the library" in removed and "&lt;script&gt;" in removed
 
-    table = library_html([(Article("x", "<img src=x onerror=alert(1)>", "t", url="javascript:1"), 2)])
-    assert "<img" not in table and "&lt;img" in table and "javascript" not in table
+    evil = CatalogEntry("x", "<img src=x onerror=alert(1)>", None, "<b>", "javascript:1", 2)
+    table = library_html(Catalog(1, (evil,)), "<script>x")
+    assert "<img" not in table and "&lt;img" in table and "javascript" not in table and "&lt;b&gt;" in table
+    assert "<script" not in table and "&lt;script&gt;x" in table  # the filter, shown as typed
+    assert "&lt;script&gt;x" in library_html(Catalog(0, ()), "<script>x")
     assert safe_url("https://a.example/x") == "https://a.example/x"
     assert safe_url("javascript:alert(1)") is None and safe_url("data:text/html,x") is None
 

@@ -3,6 +3,8 @@ article pages, feeds, robots.txt, redirects, errors, a slow page and a huge body
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,13 +64,17 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                 site.lock.notify_all()
                 if self.path != "/robots.txt":
                     site.lock.wait_for(lambda: site.most_in_flight >= site.hold_until_in_flight, timeout=120)
+            # The answer is written once this request no longer counts as in flight: counted after the client has
+            # its answer, a request would overlap with the one the client sends next.
+            sending, self.wfile = self.wfile, io.BytesIO()
             try:
                 self._answer(site.routes.get(self.path) or site.routes.get(urlsplit(self.path).path))
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client stopped reading (a size cap, a timeout)
             finally:
+                answer, self.wfile = self.wfile.getvalue(), sending
                 with site.lock:
                     site.in_flight -= 1
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client stopped reading
+                self.wfile.write(answer)
 
         def _answer(self, route: Route | None) -> None:
             if route is None:

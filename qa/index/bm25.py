@@ -11,10 +11,10 @@ as in Lucene, until a merge rewrites the segment without it). When ``MERGE_FACTO
 the same size class (powers of ``MERGE_FACTOR`` passages), they are merged into one, so a passage is
 rewritten a logarithmic number of times over the life of the library.
 
-On disk (a folder): ``segments.json`` names the segments and the deleted passage ids; each segment
-is ``NAME.npz`` (NumPy arrays, read without pickle) and ``NAME.json`` (its passage ids and terms).
-Saving into a new folder links the files of the segments that the previous folder holds instead of
-writing them again.
+On disk (a folder): ``segments.json`` names the segments, their sizes and the deleted passage ids; a
+segment's files (``qa.index.bm25_files``) are read when a search first needs them, so loading the index
+and adding to it read no postings. Saving into a new folder links the files of the segments that the
+previous folder holds instead of writing them again.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import orjson
 
+from qa.index import bm25_files
 from qa.index.durability import link_or_copy
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ MERGE_FACTOR = 8
 
 
 def _stemmer():  # noqa: ANN202 - PyStemmer has no type hints
+    """The stemmer of ``tokens``, made with an index. bm25s, which ``tokens`` uses, is imported with it (50 ms):
+    an index is loaded before its first search or add, as ``qa index`` loads one while spaCy loads beside it."""
+    import bm25s  # noqa: F401
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -56,15 +59,13 @@ def tokens(texts: Sequence[str], stemmer: object) -> list[list[str]]:
 @dataclass(frozen=True, eq=False)
 class Segment:
     """The passages indexed together: term ``t``'s postings are ``docs[indptr[t]:indptr[t+1]]`` (rows of
-    ``ids``) with their frequencies ``tfs``; ``lengths`` are the passages' token counts."""
+    ``ids``) with their frequencies ``tfs``; ``lengths`` are the passages' token counts. They are in memory
+    for a segment made by this process, else read from its files when first needed (``qa.index.bm25_files``);
+    ``stored_size`` is its passage count, as its index's listing records it."""
 
     name: str
-    ids: tuple[str, ...]
-    terms: dict[str, int]
-    indptr: np.ndarray
-    docs: np.ndarray
-    tfs: np.ndarray
-    lengths: np.ndarray
+    source: bm25_files.Source
+    stored_size: int | None = None
 
     @classmethod
     def of(cls, ids: Sequence[str], docs_tokens: Sequence[Sequence[str]]) -> Segment:
@@ -97,7 +98,33 @@ class Segment:
         np.cumsum(np.bincount(rows, minlength=len(terms)), out=indptr[1:])
         tfs = np.asarray(counts, dtype=np.float32)[order]
         name = f"s{uuid.uuid4().hex[:12]}"
-        return cls(name, tuple(ids), terms, indptr, cols[order].astype(np.int32), tfs, lengths)
+        contents = bm25_files.Contents(tuple(ids), terms, indptr, lengths)
+        return cls(name, bm25_files.InMemory(contents, cols[order].astype(np.int32), tfs), len(ids))
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self.source.contents().ids
+
+    @property
+    def terms(self) -> dict[str, int]:
+        return self.source.contents().terms
+
+    @property
+    def indptr(self) -> np.ndarray:
+        return self.source.contents().indptr
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.source.contents().lengths
+
+    @property
+    def size(self) -> int:
+        """How many passages the segment holds (its files are not read when its listing says)."""
+        return self.source.size() if self.stored_size is None else self.stored_size
+
+    def all_postings(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every posting's row and frequency (all of them read)."""
+        return self.source.postings(0, int(self.indptr[-1]))
 
     @cached_property
     def row(self) -> dict[str, int]:
@@ -121,34 +148,22 @@ class Segment:
         t = self.terms.get(term)
         if t is None:
             return None
-        start, end = self.indptr[t], self.indptr[t + 1]
-        return self.docs[start:end], self.tfs[start:end]
+        return self.source.postings(int(self.indptr[t]), int(self.indptr[t + 1]))
 
     # ---- files -------------------------------------------------------------------------------------
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The names of this segment's files (those it was read from, else those it is written to)."""
+        return self.source.files or bm25_files.file_names(self.name)
+
     def save(self, folder: Path, previous: Path | None = None) -> None:
         """Write this segment's files into ``folder``, or link them from ``previous`` (a folder this
         index was saved to before) when they are there: a segment's name is unique and it never changes."""
-        names = (f"{self.name}.npz", f"{self.name}.json")
-        if previous is not None and all((previous / n).is_file() for n in names):
-            for n in names:
+        if previous is not None and all((previous / n).is_file() for n in self.files):
+            for n in self.files:
                 link_or_copy(previous / n, folder / n)
             return
-        arrays = {"indptr": self.indptr, "docs": self.docs, "tfs": self.tfs, "lengths": self.lengths}
-        with (folder / names[0]).open("wb") as f:
-            np.savez(f, **arrays)
-        (folder / names[1]).write_bytes(orjson.dumps({"ids": list(self.ids), "terms": self.terms}))
-
-    @classmethod
-    def load(cls, folder: Path, name: str) -> Segment:
-        meta = orjson.loads((folder / f"{name}.json").read_bytes())
-        with np.load(folder / f"{name}.npz", allow_pickle=False) as arrays:
-            parts = {k: arrays[k] for k in ("indptr", "docs", "tfs", "lengths")}
-        terms = meta["terms"]  # term -> row of indptr (a list of terms, in row order, before format 4)
-        if isinstance(terms, list):
-            terms = {t: i for i, t in enumerate(terms)}
-        if len(parts["indptr"]) != len(terms) + 1 or len(parts["lengths"]) != len(meta["ids"]):
-            raise ValueError(f"BM25 segment {name} is inconsistent")
-        return cls(name, tuple(meta["ids"]), terms, **parts)
+        bm25_files.write(folder, self.name, self.source.contents(), *self.all_postings())
 
 
 def merged(segments: Sequence[Segment], deleted: Collection[str]) -> Segment:
@@ -157,16 +172,17 @@ def merged(segments: Sequence[Segment], deleted: Collection[str]) -> Segment:
     ids: list[str] = []
     rows, cols, counts, lengths = [], [], [], []
     for seg in segments:
+        docs, tfs = seg.all_postings()
         keep = np.array([i not in deleted for i in seg.ids], dtype=bool)
         new_row = np.cumsum(keep) - 1 + len(ids)
         ids.extend(i for i, k in zip(seg.ids, keep, strict=True) if k)
         lengths.append(seg.lengths[keep])
         term_map = np.array([terms.setdefault(t, len(terms)) for t in sorted(seg.terms, key=seg.terms.__getitem__)])
         term_of = np.repeat(np.arange(len(seg.terms)), np.diff(seg.indptr))
-        live = keep[seg.docs]
+        live = keep[docs]
         rows.append(term_map[term_of[live]] if len(term_map) else np.zeros(0, np.int64))
-        cols.append(new_row[seg.docs[live]])
-        counts.append(seg.tfs[live])
+        cols.append(new_row[docs[live]])
+        counts.append(tfs[live])
     cat = lambda parts, dtype: np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)  # noqa: E731
     return Segment._sorted(
         ids, terms, cat(rows, np.int64), cat(cols, np.int64), cat(counts, np.float32), cat(lengths, np.float32)
@@ -181,11 +197,18 @@ class BM25Index:
         self.segments = tuple(segments)
         self.deleted = frozenset(deleted)
         self._stemmer = _stemmer()
-        self._documents = sum(len(s.ids) for s in self.segments)
+        self._documents = sum(s.size for s in self.segments)
+
+    @cached_property
+    def _average(self) -> float:
+        """The mean passage length (a search reads every segment's lengths; adding to the index does not)."""
         total = float(sum(float(s.lengths.sum()) for s in self.segments))
-        self._average = total / self._documents if self._documents else 1.0
-        # each segment's deleted rows, found once rather than on every search
-        self._dead = [[s.row[p] for p in self.deleted if p in s.row] if self.deleted else [] for s in self.segments]
+        return total / self._documents if self._documents else 1.0
+
+    @cached_property
+    def _dead(self) -> list[list[int]]:
+        """Each segment's deleted rows, found once rather than on every search."""
+        return [[s.row[p] for p in self.deleted if p in s.row] if self.deleted else [] for s in self.segments]
 
     @classmethod
     def build(cls, texts: Sequence[str], ids: Sequence[str]) -> BM25Index:
@@ -203,7 +226,7 @@ class BM25Index:
             return self
         segments = [*self.segments, Segment.of(ids, tokens(texts, self._stemmer))]
         deleted = set(self.deleted)
-        while (places := merge_due([len(s.ids) for s in segments])) is not None:
+        while (places := merge_due([s.size for s in segments])) is not None:
             due = [segments[i] for i in places]
             merged_segment = merged(due, deleted)
             gone = {i for s in due for i in s.ids}
@@ -213,6 +236,8 @@ class BM25Index:
 
     def without(self, ids: Collection[str]) -> BM25Index:
         """This index with passages ``ids`` deleted; a segment that is half deleted is rewritten."""
+        if not ids:
+            return self
         deleted = set(self.deleted) | set(ids)
         segments = []
         for seg in self.segments:
@@ -231,14 +256,24 @@ class BM25Index:
         folder.mkdir(parents=True, exist_ok=True)
         for segment in self.segments:
             segment.save(folder, previous)
-        listing = {"segments": [s.name for s in self.segments], "deleted": sorted(self.deleted)}
+        listing = {
+            "segments": [s.name for s in self.segments],
+            "sizes": [s.size for s in self.segments],
+            "deleted": sorted(self.deleted),
+        }
         (folder / SEGMENTS).write_text(json.dumps(listing), encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> BM25Index:
-        """Read an index written by ``save``."""
+    def load(cls, folder: Path, checksums: Mapping[str, str] | None = None) -> BM25Index:
+        """Open an index written by ``save``: its segments are read when a search first needs them, each file
+        checked then against its SHA-256 in ``checksums`` (by file name; None: not checked)."""
         listing = json.loads((folder / SEGMENTS).read_text(encoding="utf-8"))
-        return cls([Segment.load(folder, n) for n in listing["segments"]], listing["deleted"])
+        names = listing["segments"]
+        sizes = listing.get("sizes", [None] * len(names))  # not listed before the segments were read on demand
+        if len(sizes) != len(names):
+            raise ValueError(f"{SEGMENTS} lists {len(names)} segments and {len(sizes)} sizes")
+        opened = [bm25_files.open_segment(folder, n, checksums) for n in names]
+        return cls([Segment(n, o, z) for n, o, z in zip(names, opened, sizes, strict=True)], listing["deleted"])
 
     def search(self, query: str, top_k: int, only: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Return up to ``top_k`` (passage id, score) pairs with a positive score, best first;

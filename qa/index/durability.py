@@ -4,8 +4,8 @@
   ``write.lock``, which the kernel releases when its process dies, so a lock left by a
   crashed writer is simply taken over; the file names the holder (pid, host, command).
 - ``file_checksums`` / ``verify_checksums``: a SHA-256 per file of a version folder,
-  recorded in the manifest and checked at load, so a torn or damaged file is an error
-  instead of wrong answers.
+  recorded in the manifest and checked at load (a file read on demand: when it is read), so a
+  torn or damaged file is an error instead of wrong answers.
 - ``write_atomically`` and ``fsync_dir``: a small file replaced in one step, and renames
   made durable.
 """
@@ -147,11 +147,12 @@ def _same_inode(a: Path, b: Path) -> bool:
 
 
 def verify_checksums(
-    folder: Path, checksums: object, index_dir: str, by_record: Callable[[str], bool] = lambda rel: False
+    folder: Path, checksums: object, index_dir: str, on_demand: Callable[[str], bool] = lambda rel: False
 ) -> None:
     """Raise ``CorruptIndexError`` unless every file listed in ``checksums`` exists with that SHA-256. Files
-    for which ``by_record(rel)`` holds are read a record at a time, each checked against its own checksum
-    then: here they need only exist (reading them whole would make loading read the whole library)."""
+    for which ``on_demand(rel)`` holds are read when a search first needs them (a record, a segment, a block of
+    postings at a time), each checked against its checksum then: here they need only exist (reading them whole
+    would make loading read the whole library)."""
     if not isinstance(checksums, dict):
         raise CorruptIndexError(index_dir, "the manifest's file checksums are not a mapping")
     for rel, expected in checksums.items():
@@ -160,7 +161,7 @@ def verify_checksums(
             raise CorruptIndexError(index_dir, f"the manifest lists an unsafe file name {rel!r}")
         path = folder.joinpath(*parts)
         try:
-            if by_record(str(rel)):
+            if on_demand(str(rel)):
                 if not path.is_file():
                     raise FileNotFoundError(path)
                 continue

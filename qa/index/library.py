@@ -30,7 +30,7 @@ def build(
 ) -> Library:
     """A new library of ``articles``, where ``config.store`` says."""
     if stores.parse_store(config.store).kind is stores.StoreKind.MILVUS_LIBRARY:
-        return _milvus_library(config.store).build(articles, config, embedder, annotator, show_progress)
+        return milvus_library(config.store).build(articles, config, embedder, annotator, show_progress)
     return PassageIndex.build(articles, config, embedder, annotator, show_progress)
 
 
@@ -45,10 +45,10 @@ def load(index_dir: str | Path, config: Config, get_embedder: Callable[[], Embed
     if spec is None or spec.kind is not stores.StoreKind.MILVUS_LIBRARY:
         return PassageIndex.load(index_dir, config, get_embedder)
     check_manifest(manifest, config, str(index_dir))
-    return _milvus_library(spec.uri).load(folder, manifest, str(index_dir), config, get_embedder)
+    return milvus_library(spec.uri).load(folder, manifest, str(index_dir), config, get_embedder)
 
 
-def _milvus_library(uri: str) -> type[MilvusLibrary]:
+def milvus_library(uri: str) -> type[MilvusLibrary]:
     """``MilvusLibrary``, or ``StoreUnavailableError`` saying how to install the [milvus] extra."""
     stores.milvus_module(uri, "milvus_library")  # the client's import error, worded
     from qa.index.milvus_library import MilvusLibrary

@@ -1,4 +1,5 @@
-"""``qa migrate``: convert an index of format 2 or 3 to the current format without embedding anything.
+"""``qa migrate``: convert an index of format 2 or 3 to the current format without embedding anything, or
+move a library from its folder into Milvus (``qa migrate --to milvus://...``, ``to_milvus``).
 
 Formats 2 and 3 kept every passage in llama-index's JSON docstore (``docstore.json``), the node map in
 ``index_store.json`` and the FAISS id of each passage in ``id_map.json``; format 2 also kept the articles
@@ -27,6 +28,8 @@ from qa.index.article_store import ANNOTATIONS, ARTICLES, FOLDER, LISTING, Store
 from qa.index.bm25 import SEGMENTS as BM25_SEGMENTS
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
+from qa.index.library import load as load_library
+from qa.index.library import milvus_library
 from qa.index.passage_index import PassageIndex, passage_lexical_text
 from qa.index.passage_table import PassageTable, split_node_id
 from qa.index.stores import faiss as faiss_store
@@ -48,6 +51,14 @@ class Migration:
     articles: int
     passages: int
     renumbered: bool  # whether the vectors were given new ids
+    moved_to: str = ""  # the Milvus library the articles were moved to (``to_milvus``)
+
+    def describe(self) -> str:
+        """One line saying what was done, as ``qa migrate`` prints it."""
+        held = f"{self.articles} article(s), {self.passages} passage(s)"
+        if self.moved_to:
+            return f"Moved {self.index_dir}/ into {self.moved_to}: {held}"
+        return f"Converted {self.index_dir}/ from format {self.from_format} to the current one: {held}"
 
 
 def migrate(index_dir: str | Path, config: Config) -> Migration:
@@ -74,6 +85,31 @@ def migrate(index_dir: str | Path, config: Config) -> Migration:
         index.persist(root, lock)
     log.info("Converted the index in %s from format %s to %s", index_dir, found, FORMAT_VERSION)
     return Migration(str(index_dir), int(found), index.article_count, len(index), renumbered)
+
+
+def to_milvus(index_dir: str | Path, config: Config, store: str, show_progress: bool = True) -> Migration:
+    """Move the library in the folder ``index_dir`` into Milvus (``store``: ``milvus://HOST:PORT[/PREFIX]``),
+    vectors included: nothing is annotated or embedded again. The folder then keeps only its settings.
+    Interrupted, the folder's library stays live (the new collections are dropped; killed, they are left)."""
+    if stores.parse_store(store).kind is not stores.StoreKind.MILVUS_LIBRARY:
+        raise QAError(f"--to {store!r}: a library moves to milvus://HOST:PORT[/PREFIX] (the whole library in Milvus).")
+    root = Path(index_dir).resolve()
+    current_version(root)  # no index there: IndexNotFoundError, before the lock would make the folder
+    with WriteLock(root) as lock:
+        index = load_library(root, config, _no_embedder)  # format 2 or 3: OldFormatError, naming qa migrate
+        if not isinstance(index, PassageIndex) or index.store.kind is not stores.StoreKind.FAISS:
+            raise QAError(
+                f"The index in {str(index_dir)!r} is kept in {index.store.describe()}: only a library kept in its "
+                f"folder moves. Rebuild it instead: `qa index PATH... --index {index_dir} --rebuild --store {store}`."
+            )
+        moved = milvus_library(store).copy_of(index, config.with_changes(store=store), show_progress)
+        moved.persist(root, lock)
+    log.info("Moved the library in %s into %s", index_dir, moved.store.describe())
+    return Migration(str(index_dir), FORMAT_VERSION, moved.article_count, len(moved), False, moved.store.describe())
+
+
+def _no_embedder() -> Any:
+    raise RuntimeError("moving an index embeds nothing")
 
 
 def _read_old(folder: Path, manifest: dict[str, Any], index_dir: str, config: Config) -> tuple[PassageIndex, bool]:
@@ -109,10 +145,7 @@ def _read_old(folder: Path, manifest: dict[str, Any], index_dir: str, config: Co
     manifest["format_version"] = FORMAT_VERSION
     manifest["passages"] = stored.passages.passages
 
-    def no_embedder() -> Any:
-        raise RuntimeError("converting an index embeds nothing")
-
-    return PassageIndex(stored, vector_store, manifest, config, no_embedder, bm25, folder.name), renumbered
+    return PassageIndex(stored, vector_store, manifest, config, _no_embedder, bm25, folder.name), renumbered
 
 
 def _old_articles(folder: Path, hashes: Mapping[str, str]) -> tuple[dict[str, Article], dict[str, ArticleNotes]]:

@@ -9,8 +9,8 @@ on as many machines, answer from one library and write to it:
   makes) or both fused there by reciprocal rank; its hits carry their article's id and content hash,
   and the article and its annotation are read from Milvus (the last ``CACHED`` stay parsed);
 - each process keeps the articles' headings (title, date, source, content hash, passage count) in
-  memory for filters and counts, and reads the change log at most every ``REFRESH_S`` seconds to
-  learn what other processes added, replaced or removed (``_fresh``);
+  memory for filters and counts, and reads the change log at most every second to learn what other
+  processes added, replaced or removed (``qa.index.milvus_headings``);
 - a write upserts the passages, then the article (whose content hash marks it written), then deletes
   what the new version replaced, then logs the change. Interrupted, it leaves at worst passages no
   article names (searches leave them out) and is repeated by indexing the article again.
@@ -30,24 +30,26 @@ from typing import Any
 import numpy as np
 import orjson
 from llama_index.core.schema import NodeWithScore
+from tqdm.auto import tqdm
 
 from qa.config import Config
 from qa.errors import IndexChangedError, UnknownArticleError
 from qa.index import stores, versions
 from qa.index.bm25 import _stemmer, tokens
 from qa.index.durability import WriteLock
+from qa.index.milvus_headings import Headings
 from qa.index.nodes import annotated_nodes
-from qa.index.passage_index import passage_lexical_text
+from qa.index.passage_index import PassageIndex, passage_lexical_text
+from qa.index.passage_table import passage_node
 from qa.index.stores import milvus_library as rows
 from qa.index.stores.milvus_library import HeadingRow, LibraryCollections
 from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
 from qa.models import Embedder
-from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate
+from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate, Listed
 
 log = logging.getLogger(__name__)
 
-REFRESH_S = 1.0  # how stale a process's headings may be: another's additions show within this
 CACHED = 1024  # articles (with their annotations) kept parsed
 WRITE_BATCH = 64  # articles written together
 
@@ -68,14 +70,11 @@ class MilvusLibrary:
         self._config = config
         self._get_embedder = get_embedder
         self.version = version
-        self.changes = 0  # changes this process has seen (its own and other processes')
         self._stemmer = _stemmer()
-        self._lock = threading.RLock()  # one refresh or write at a time
+        self._lock = threading.RLock()  # one write at a time
+        self._cache_lock = threading.Lock()  # taken last: never while waiting for another lock
         self._cache: OrderedDict[str, tuple[Article, ArticleNotes, str]] = OrderedDict()  # with its content hash
-        self._checked = 0.0  # when the change log was last read
-        self._seen: dict[str, None] = {}  # the change log rows applied
-        self._headings: dict[str, HeadingRow] = {}
-        self._reload()
+        self._headings = Headings(collections, self._forget)
 
     # ---- building, loading, persisting --------------------------------------------
     @classmethod
@@ -88,22 +87,59 @@ class MilvusLibrary:
         show_progress: bool = True,
     ) -> MilvusLibrary:
         """New collections holding ``articles`` (annotated, chunked and embedded here)."""
+
+        def fill(library: MilvusLibrary) -> None:
+            library.update(articles, config, embedder, annotator, show_progress)
+
+        return cls._new(config, embedder.dimension, lambda: embedder, fill)
+
+    @classmethod
+    def copy_of(cls, index: PassageIndex, config: Config, show_progress: bool = True) -> MilvusLibrary:
+        """New collections (``config.store``) holding what the library in a folder holds: its articles, their
+        annotations, passages and vectors (as FAISS holds them: IVF-SQ8's decoded). Nothing is embedded."""
+        return cls._new(config, index.dimension, _no_embedder, lambda library: library._copy(index, show_progress))
+
+    @classmethod
+    def _new(
+        cls, config: Config, dimension: int, get_embedder: Callable[[], Embedder], fill: Callable[[MilvusLibrary], None]
+    ) -> MilvusLibrary:
         store = stores.spec_for_build(config.store, config.milvus_token)
-        collections = LibraryCollections.create(store.uri, store.collection, embedder.dimension, store.token)
+        collections = LibraryCollections.create(store.uri, store.collection, dimension, store.token)
         manifest = {
             "format_version": versions.FORMAT_VERSION,
             **versions.manifest_settings(config),
             stores.MANIFEST_KEY: store.to_manifest(),
-            "dimension": embedder.dimension,
+            "dimension": dimension,
             "built_at": _now(),
         }
         try:
-            library = cls(collections, manifest, config, lambda: embedder)
-            library.update(articles, config, embedder, annotator, show_progress)
+            library = cls(collections, manifest, config, get_embedder)
+            fill(library)
         except BaseException:  # nothing names the new collections yet
             collections.drop()
             raise
         return library
+
+    def _copy(self, index: PassageIndex, show_progress: bool) -> None:
+        table, (ids, vectors) = index.passage_table, index.stored_vectors()
+        row_of = {int(v): row for row, v in enumerate(ids)}
+        doc_ids = index.doc_ids_where(lambda *_: True)
+        with tqdm(total=len(doc_ids), desc="Copying into Milvus", unit="article", disable=not show_progress) as bar:
+            for start in range(0, len(doc_ids), WRITE_BATCH):
+                articles = [index.article(d) for d in doc_ids[start : start + WRITE_BATCH]]
+                nodes: dict[str, list[Any]] = {}
+                for article in articles:
+                    first, _ = table.vectors(article.doc_id)
+                    nodes[article.doc_id] = []
+                    for position, (begin, end, sentences) in enumerate(table.spans[article.doc_id]):
+                        node_id, text = f"{article.doc_id}::{position}", article.text[begin:end]
+                        node = passage_node(node_id, article.doc_id, position, begin, end, sentences, text)
+                        node.embedding = vectors[row_of[first + position]].tolist()
+                        nodes[article.doc_id].append(node)
+                notes = {a.doc_id: index.notes(a.doc_id) for a in articles}
+                self._write(articles, notes, nodes, {a.doc_id: content_hash(a.text) for a in articles}, ())
+                bar.update(len(articles))
+        self._logged(doc_ids)
 
     @classmethod
     def load(
@@ -196,7 +232,9 @@ class MilvusLibrary:
         passages, pieces = [], []
         for article in articles:
             digest = digests[article.doc_id]
-            passages += [self._passage_row(article, node, digest) for node in nodes[article.doc_id]]
+            for node in nodes[article.doc_id]:
+                terms = " ".join(tokens([passage_lexical_text(article, node.get_content())], self._stemmer)[0])
+                passages.append(rows.passage_row(node, digest, terms))
             record = orjson.dumps({"article": article.to_dict(), "notes": notes[article.doc_id].to_json()}).decode()
             heading = {"title": article.title, "date": article.date or "", "source": article.source or ""}
             heading["url"] = article.url or ""
@@ -209,16 +247,7 @@ class MilvusLibrary:
         for article, rows_of_one in zip(articles, pieces, strict=True):
             if article.doc_id in replaced:
                 self._rows.delete(rows.ARTICLES, rows.stale_pieces(article.doc_id, len(rows_of_one)))
-            self._cache.pop(article.doc_id, None)
-
-    def _passage_row(self, article: Article, node: Any, digest: str) -> dict[str, Any]:
-        meta, text = node.metadata, node.get_content()
-        lexical = tokens([passage_lexical_text(article, text)], self._stemmer)[0]
-        return {
-            "id": node.node_id, "doc_id": article.doc_id, "hash": digest, "position": meta["position"],
-            "span_start": meta["start"], "span_end": meta["end"], "sentences": meta["sentences"],
-            "text": rows.fit(text), "terms": rows.fit(" ".join(lexical)), "embedding": node.get_embedding(),
-        }  # fmt: skip
+            self._forget(article.doc_id)
 
     def remove(self, doc_ids: Sequence[str]) -> list[str]:
         """Delete articles (their rows, then their passages); ``UnknownArticleError`` names ids not held."""
@@ -231,7 +260,7 @@ class MilvusLibrary:
                 self._rows.delete(rows.ARTICLES, expression)
                 self._rows.delete(rows.PASSAGES, expression)
             for doc_id in doc_ids:
-                self._cache.pop(doc_id, None)
+                self._forget(doc_id)
             self._logged(list(doc_ids))
         return list(doc_ids)
 
@@ -241,45 +270,21 @@ class MilvusLibrary:
         self._rows.flush()
         self._fresh(force=True)
 
-    # ---- what other processes changed -------------------------------------------
-    def _reload(self) -> None:
-        with self._lock:
-            self._seen = dict.fromkeys(sorted(self._rows.changes()))
-            self._headings = {h.doc_id: h for h in self._rows.headings()}
-            self._checked = time.monotonic()
+    def _forget(self, doc_id: str | None) -> None:
+        """Drop the cached copy of an article that changed (None: of every article)."""
+        with self._cache_lock:
+            if doc_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(doc_id, None)
 
     def _fresh(self, force: bool = False) -> dict[str, HeadingRow]:
-        """The headings, brought up to date with the change log when it was read over ``REFRESH_S`` ago."""
-        if not force and time.monotonic() - self._checked < REFRESH_S:
-            return self._headings
-        with self._lock:
-            if not force and time.monotonic() - self._checked < REFRESH_S:
-                return self._headings
-            newest = next(reversed(self._seen), "")
-            logged = self._rows.changes(newest)
-            new = sorted(k for k in logged if k not in self._seen)
-            if newest and newest not in logged:  # its row was deleted (the log is kept a day): read everything
-                self._reload()
-                self.changes += 1
-                return self._headings
-            changed: set[str] = set()
-            for key in new:
-                if logged[key] is None:
-                    self._reload()
-                    self.changes += 1
-                    return self._headings
-                changed.update(logged[key])
-            if changed:
-                headings = dict(self._headings)
-                for doc_id in changed:
-                    headings.pop(doc_id, None)
-                    self._cache.pop(doc_id, None)
-                headings |= {h.doc_id: h for h in self._rows.headings_of(sorted(changed))}
-                self._headings = headings
-                self.changes += 1
-            self._seen |= dict.fromkeys(new)
-            self._checked = time.monotonic()
-            return self._headings
+        return self._headings.current(force)
+
+    @property
+    def changes(self) -> int:
+        """Changes this process has seen (its own and other processes')."""
+        return self._headings.changes
 
     # ---- queries -----------------------------------------------------------------
     @property
@@ -307,7 +312,7 @@ class MilvusLibrary:
     def _records(self, doc_ids: Collection[str]) -> dict[str, tuple[Article, ArticleNotes, str]]:
         """The records of those of ``doc_ids`` the library holds: from the cache, the others in one read."""
         found = {}
-        with self._lock:
+        with self._cache_lock:
             for doc_id in doc_ids:
                 if (cached := self._cache.get(doc_id)) is not None:
                     self._cache.move_to_end(doc_id)
@@ -316,7 +321,7 @@ class MilvusLibrary:
         for doc_id, (digest, body) in (self._rows.bodies(missing) if missing else {}).items():
             data = orjson.loads(body)
             found[doc_id] = (Article(**data["article"]), ArticleNotes.from_json(data["notes"]), digest)
-        with self._lock:
+        with self._cache_lock:
             for doc_id in missing:
                 if doc_id in found:
                     self._cache[doc_id] = found[doc_id]
@@ -356,6 +361,11 @@ class MilvusLibrary:
     def passage_count(self, doc_id: str) -> int:
         held = self._fresh().get(doc_id)
         return held.passages if held is not None else 0
+
+    def listing(self) -> list[Listed]:
+        """Every article as (doc_id, title, date, source, url, passages), in the order they were added (from the
+        headings held in memory: no article is read)."""
+        return [(h.doc_id, h.title, h.date, h.source, h.url, h.passages) for h in self._fresh().values()]
 
     def node_ids(self, doc_ids: Collection[str]) -> list[str]:
         return [f"{d}::{i}" for d in doc_ids for i in range(self.passage_count(d))]
@@ -410,6 +420,10 @@ class MilvusLibrary:
 
     def _terms(self, query: str) -> str:
         return " ".join(tokens([query], self._stemmer)[0])
+
+
+def _no_embedder() -> Embedder:
+    raise RuntimeError("a library copied into Milvus embeds nothing until it is loaded again")
 
 
 def _now() -> str:

@@ -15,7 +15,8 @@ from llama_index.core import StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.data_structs import IndexDict
-from llama_index.core.schema import TextNode
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.storage.index_store import SimpleIndexStore
 from tqdm.auto import tqdm
 
@@ -182,3 +183,14 @@ class MemoryIndexStore(SimpleIndexStore):
 
     def index_structs(self) -> list[Any]:
         return list(self._structs.values())
+
+
+class QueryRetriever(BaseRetriever):
+    """A llama-index retriever over a search by the query's text (BM25's, returning docstore nodes)."""
+
+    def __init__(self, search: Callable[[str], list[NodeWithScore]]) -> None:
+        super().__init__()
+        self._search = search
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return self._search(query_bundle.query_str)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from llama_index.core import Settings
-from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever, VectorIndexRetriever
+from llama_index.core.retrievers import QueryFusionRetriever, VectorIndexRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from qa.config import Config
@@ -26,12 +26,13 @@ from qa.index import article_store, stores, versions
 from qa.index.article_store import Stored
 from qa.index.bm25 import BM25Index
 from qa.index.durability import WriteLock, verify_checksums
-from qa.index.nodes import LlamaIndexEmbedding, annotated_nodes, vector_index
+from qa.index.nodes import LlamaIndexEmbedding, QueryRetriever, annotated_nodes, vector_index
+from qa.index.passage_table import PassageTable
 from qa.index.versions import BM25_DIR, CHECKSUMS, FORMAT_VERSION, current_version, read_manifest
 from qa.ingest.annotate import Annotator
 from qa.ingest.articles import content_hash
 from qa.models import Embedder
-from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate, Passage
+from qa.types import Article, ArticleNotes, FileProblem, Hit, IndexUpdate, Listed, Passage
 
 INDEX_ID = "passages"  # the id of llama-index's structure for the passage vectors
 
@@ -62,7 +63,7 @@ class PassageIndex:
     ) -> None:
         self._stored = stored  # articles, annotations, passages and the segments they were read from
         self._articles = stored.articles  # read when asked for (the last 1,024 stay parsed)
-        self._headings = stored.headings  # each article's title, date and source, in indexing order
+        self._headings = stored.headings  # each article's title, date, source and url, in indexing order
         self._notes = stored.notes  # each article's annotation: sentences, entities, speakers
         self._passages = stored.passages
         embed_model = LlamaIndexEmbedding(get_embedder, config.embed_model)
@@ -277,7 +278,7 @@ class PassageIndex:
         manifest = read_manifest(folder, index_dir)
         versions.check_manifest(manifest, config, index_dir)
         if CHECKSUMS in manifest:
-            verify_checksums(folder, manifest[CHECKSUMS], index_dir, article_store.read_on_demand)
+            verify_checksums(folder, manifest[CHECKSUMS], index_dir, versions.read_on_demand(folder))
         else:
             log.warning(
                 "The index in %s has no file checksums (written by an older version), so damage cannot be "
@@ -292,7 +293,7 @@ class PassageIndex:
                 store, folder, int(manifest["dimension"]), int(manifest["passages"]), index_dir, config
             )
             stored = article_store.read(folder, manifest["articles"])
-            bm25 = BM25Index.load(folder / BM25_DIR)
+            bm25 = BM25Index.load(folder / BM25_DIR, versions.checksums_in(manifest, BM25_DIR))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise CorruptIndexError(index_dir, f"{type(exc).__name__}: {exc}") from exc
         if stored.passages.passages != int(manifest["passages"]):
@@ -333,14 +334,27 @@ class PassageIndex:
     def heading(self, doc_id: str) -> tuple[str, str | None, str | None]:
         """An article's title, date and source, without reading it (``UnknownArticleError`` when not held)."""
         try:
-            return self._headings[doc_id]
+            return self._headings[doc_id][:3]
         except (KeyError, TypeError):
             raise UnknownArticleError(doc_id if isinstance(doc_id, str) else repr(doc_id)) from None
 
     def doc_ids_where(self, keep: Callable[[str, str | None, str | None], bool]) -> list[str]:
         """The ids of the articles for which ``keep(doc_id, source, date)`` holds, in indexing order
         (their headings are in memory: no article is read)."""
-        return [d for d, (_, day, source) in self._headings.items() if keep(d, source, day)]
+        return [d for d, (_, day, source, _) in self._headings.items() if keep(d, source, day)]
+
+    @property
+    def passage_table(self) -> PassageTable:
+        """Each article's passage spans and the vector id of its first passage."""
+        return self._passages
+
+    def stored_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every vector id and vector the FAISS store holds (IVF-SQ8's decoded, within 1/255 a component)."""
+        return self._index.vector_store.segments.stored_vectors()
+
+    def listing(self) -> list[Listed]:
+        """Every article as (doc_id, title, date, source, url, passages), in indexing order (no article is read)."""
+        return self._stored.listing()
 
     def passage_count(self, doc_id: str) -> int:
         """Number of passages indexed for an article."""
@@ -371,8 +385,9 @@ class PassageIndex:
         """Dense and BM25 candidates (``per_retriever`` each) fused by reciprocal rank with llama-index's
         ``QueryFusionRetriever`` (one query, no LLM); the question's vector is handed to the dense retriever."""
         bundle = QueryBundle(query_str=query, embedding=np.asarray(query_vector, dtype=np.float32).tolist())
+        bm25 = QueryRetriever(lambda text: self.bm25_search(text, per_retriever, doc_ids))
         fusion = QueryFusionRetriever(
-            [self.dense_retriever(per_retriever, doc_ids), _BM25Retriever(self, per_retriever, doc_ids)],
+            [self.dense_retriever(per_retriever, doc_ids), bm25],
             mode="reciprocal_rerank",
             num_queries=1,
             similarity_top_k=top_k,
@@ -407,19 +422,6 @@ class PassageIndex:
         sentences = tuple(notes.sentence(article.text, s, e) for s, e in meta["sentences"])
         start, end = meta["start"], meta["end"]
         return Passage(article.doc_id, meta["position"], start, end, article.text[start:end], sentences)
-
-
-class _BM25Retriever(BaseRetriever):
-    """BM25 as a llama-index retriever returning the same docstore nodes as the dense one."""
-
-    def __init__(self, index: PassageIndex, top_k: int, doc_ids: Collection[str] | None) -> None:
-        super().__init__()
-        self._passage_index = index
-        self._top_k = top_k
-        self._doc_ids = doc_ids
-
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return self._passage_index.bm25_search(query_bundle.query_str, self._top_k, self._doc_ids)
 
 
 def _now() -> str:

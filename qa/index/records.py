@@ -41,19 +41,21 @@ class RecordFile:
         start, end = self.offsets[row], self.offsets[row + 1]
         data = os.pread(self._fd, end - start, start)
         if len(data) != end - start:
-            raise self._damaged(f"it ends before byte {end}")
+            raise damaged(self.path, f"it ends before byte {end}")
         if zlib.crc32(data) != self.crcs[row]:
-            raise self._damaged(f"the record at bytes {start}-{end} does not match its checksum")
+            raise damaged(self.path, f"the record at bytes {start}-{end} does not match its checksum")
         return data
-
-    def _damaged(self, why: str) -> CorruptIndexError:
-        version, folder = self.path.parent.parent, self.path.parent.name  # <index>/<version>/articles/<file>
-        return CorruptIndexError(str(version.parent), f"{version.name}/{folder}/{self.path.name} is damaged: {why}")
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
         if fd is not None:
             os.close(fd)
+
+
+def damaged(path: Path, why: str) -> CorruptIndexError:
+    """The error for a damaged file of a version, ``<index>/<version>/<folder>/<file>``: it names the file."""
+    version, folder = path.parent.parent, path.parent.name
+    return CorruptIndexError(str(version.parent), f"{version.name}/{folder}/{path.name} is damaged: {why}")
 
 
 class LazyRecords(MutableMapping[str, T], Generic[T]):

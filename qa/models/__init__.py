@@ -27,6 +27,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from qa.config import DEFAULT_CROSS_ENCODER, DEFAULT_EMBED_MODEL, DEFAULT_SPACY_MODEL, Config
@@ -59,18 +60,36 @@ __all__ = [
 
 
 def _import_spacy(torch_wanted: bool) -> None:
-    """Import spaCy without torch unless a pipeline needs it (a transformer one, ``trf``): thinc imports
-    torch whenever it is installed, a second of every start-up (``qa ask``, ``qa index``), though the
-    pipelines used here run on NumPy. torch stays importable afterwards for whatever else needs it."""
-    if torch_wanted or "torch" in sys.modules or "thinc" in sys.modules:
+    """Import spaCy without what loading and running a pipeline do not use, a part of every start-up (``qa ask``,
+    ``qa index``): torch, unless a pipeline needs it (a transformer one, ``trf``), which thinc imports whenever
+    it is installed (a second), though the pipelines used here run on NumPy; and spaCy's command line
+    (``spacy.cli``: typer, weasel and a YAML file read, 0.14 s of the 0.5 s), which ``import spacy`` imports
+    for ``spacy.info`` alone. Both stay importable afterwards for whatever else needs them."""
+    if "spacy" in sys.modules:
         return
-    sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError meanwhile
+    cli, cli_info = ModuleType("spacy.cli"), ModuleType("spacy.cli.info")
+    cli.__path__ = []  # a package, holding only the module `import spacy` takes `info` from
+    cli_info.info = _spacy_info  # type: ignore[attr-defined]
+    stand_ins: dict[str, ModuleType | None] = {"spacy.cli": cli, "spacy.cli.info": cli_info}
+    if not (torch_wanted or "torch" in sys.modules or "thinc" in sys.modules):
+        stand_ins["torch"] = None  # `import torch` raises ImportError meanwhile
+    sys.modules.update(stand_ins)  # type: ignore[arg-type]
     try:
-        import spacy  # noqa: F401
+        import spacy
         import thinc.api  # noqa: F401
     finally:
-        if "torch" in sys.modules and sys.modules["torch"] is None:
-            del sys.modules["torch"]
+        for name, module in stand_ins.items():
+            if name in sys.modules and sys.modules[name] is module:
+                del sys.modules[name]
+    if getattr(spacy, "cli", None) is cli:
+        del spacy.cli  # `import spacy.cli` imports the real one
+
+
+def _spacy_info(*args: object, **kwargs: object) -> object:
+    """``spacy.info``, from spaCy's command line imported when it is first called."""
+    from spacy.cli.info import info
+
+    return info(*args, **kwargs)
 
 
 def load_spacy(name: str) -> Language:

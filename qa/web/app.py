@@ -18,7 +18,7 @@ from qa.types import SUPPORTED_SUFFIXES
 from qa.web import render
 from qa.web.auth import Credentials, exposure_warning
 from qa.web.gradio_shim import gr
-from qa.web.page import ChatPage, View, library_signature
+from qa.web.page import PAGE_ROWS, Browsing, ChatPage, View, library_signature
 from qa.web.sources import SourcesPanel, SourcesView
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,16 @@ REFRESH_SECONDS = 5.0  # how often a page looks for articles added or removed el
 def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
     """Return the chat page for ``assistant``; launch it with ``launch_options()``. ``feeds``: the feeds of its
     index folder (default: ``Feeds.of(assistant)`` when it has one), shared with a ``FeedScheduler``."""
-    page_signature = library_signature(assistant)  # before the library is read: see ChatPage.refresh
-    library = assistant.library()
+    page_signature = library_signature(assistant)  # before the library is listed: see ChatPage.refresh
+    summary, catalog = assistant.summary(), assistant.catalog(0, PAGE_ROWS)  # reads no article
     if feeds is None and assistant.index_dir is not None:
         feeds = Feeds.of(assistant)
     # No telemetry: the assistant works offline and its questions stay on this machine.
     with gr.Blocks(title="Newsdesk QA", analytics_enabled=False) as app:
-        header = gr.Markdown(render.header_markdown(library), elem_id="qa-header")
+        header = gr.Markdown(render.header_markdown(summary), elem_id="qa-header")
         turns = gr.State(())
         seen = gr.State(page_signature)  # what the page shows as built
+        browsing = gr.State(Browsing())  # this session's page of the library and filter
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"), gr.Row():
                 with gr.Column(scale=3):
@@ -65,7 +66,7 @@ def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
                     gr.Examples(EXAMPLE_QUESTIONS, inputs=[question], label="Example questions")
                     with gr.Accordion("Filters", open=False), gr.Row():
                         source_filter = gr.Dropdown(
-                            sorted({a.source for a, _ in library if a.source}),
+                            list(catalog.sources),
                             multiselect=True,
                             label="Sources",
                             value=[],
@@ -100,7 +101,16 @@ def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
                             elem_id="qa-export",
                         )
             with gr.Tab("Library", id="library"):
-                library_view = gr.HTML(render.library_html(library), elem_id="qa-library", elem_classes="qa-library")
+                with gr.Row(equal_height=True):
+                    library_filter = gr.Textbox(
+                        label="Filter: title, source or id contains",
+                        max_lines=1,
+                        scale=4,
+                        elem_id="qa-library-filter",
+                    )
+                    previous_btn = gr.Button("← Previous", scale=1, elem_id="qa-library-previous")
+                    next_btn = gr.Button(f"Next {PAGE_ROWS} →", scale=1, elem_id="qa-library-next")
+                library_view = gr.HTML(render.library_html(catalog), elem_id="qa-library", elem_classes="qa-library")
                 with gr.Row():
                     with gr.Column():
                         uploads = gr.File(
@@ -113,9 +123,10 @@ def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
                         upload_btn = gr.Button("Add to library", variant="primary", elem_id="qa-add")
                     with gr.Column():
                         to_remove = gr.Dropdown(
-                            [(f"{a.title} ({a.doc_id})", a.doc_id) for a, _ in library],
+                            [(f"{e.title} ({e.doc_id})", e.doc_id) for e in catalog.entries],
                             multiselect=True,
-                            label="Remove articles",
+                            allow_custom_value=True,  # an article of another page, by its id
+                            label="Remove articles (of the page shown, or type an id and press Enter)",
                             value=[],
                             elem_id="qa-remove-choice",
                         )
@@ -134,7 +145,18 @@ def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
                 feed_parts, (add_feed_btn, refresh_feeds_btn, remove_feeds_btn) = _feeds_panel(feeds)
 
         view = View(
-            question, chatbot, turns, sources, export, library_view, to_remove, source_filter, header, seen, status
+            question,
+            chatbot,
+            turns,
+            sources,
+            export,
+            library_view,
+            to_remove,
+            source_filter,
+            header,
+            seen,
+            status,
+            browsing,
         )
         page = ChatPage(assistant, view)
         chat_in = [question, chatbot, turns, source_filter, since_filter, until_filter, strictness, as_of_filter]
@@ -145,28 +167,33 @@ def build_app(assistant: Assistant, feeds: Feeds | None = None) -> gr.Blocks:
         clear_btn.click(page.clear, None, [chatbot, turns, sources, export], api_name="clear")
 
         library_out = view.library_outputs
-        upload_btn.click(page.upload, [uploads], [status, *library_out], api_name="upload").then(
+        upload_btn.click(page.upload, [uploads, browsing], [status, *library_out], api_name="upload").then(
             lambda: None, None, [uploads], api_visibility="private"
         )
-        remove_btn.click(page.remove, [to_remove], [status, *library_out], api_name="remove")
+        remove_btn.click(page.remove, [to_remove, browsing], [status, *library_out], api_name="remove")
+        hidden: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        previous_btn.click(page.previous_page, [browsing], view.browse_outputs, **hidden)
+        next_btn.click(page.next_page, [browsing], view.browse_outputs, **hidden)
+        # change, not input: a pasted filter counts too (only a person changes this box)
+        library_filter.change(
+            page.filter_library, [library_filter, browsing], view.browse_outputs, trigger_mode="always_last", **hidden
+        )
         sources_view = SourcesView(url_box, *feed_parts)
         panel = SourcesPanel(page, feeds, sources_view)
-        url_btn.click(panel.add_urls, [url_box], [status, url_box, *library_out], api_name="add_urls")
-        url_box.submit(panel.add_urls, [url_box], [status, url_box, *library_out], api_visibility="private")
+        url_btn.click(panel.add_urls, [url_box, browsing], [status, url_box, *library_out], api_name="add_urls")
+        url_box.submit(panel.add_urls, [url_box, browsing], [status, url_box, *library_out], api_visibility="private")
         feed_out = [sources_view.feed_status, sources_view.feed_url, *sources_view.feed_outputs, *library_out]
-        feed_in = [sources_view.feed_url, sources_view.feed_every]
+        feed_in = [sources_view.feed_url, sources_view.feed_every, browsing]
         add_feed_btn.click(panel.add_feed, feed_in, feed_out, api_name="add_feed")
         choice = [sources_view.feed_choice]
-        refresh_feeds_btn.click(panel.refresh_now, choice, feed_out, api_name="refresh_feeds")
+        refresh_feeds_btn.click(panel.refresh_now, [*choice, browsing], feed_out, api_name="refresh_feeds")
         remove_out = [sources_view.feed_status, *sources_view.feed_outputs]
         remove_feeds_btn.click(panel.remove_feeds, choice, remove_out, api_name="remove_feeds")
         gr.api(panel.feeds_api, api_name="feeds")
         # a page opened later shows the library as it is then, but is left alone when it is as built: an update of
         # the Filters row while someone types in it would wipe what they typed
-        app.load(page.refresh_if_changed, [seen], library_out, api_visibility="private", show_progress="hidden")
-        gr.Timer(REFRESH_SECONDS).tick(
-            page.refresh_if_changed, [seen], library_out, api_visibility="private", show_progress="hidden"
-        )
+        app.load(page.refresh_if_changed, [seen, browsing], library_out, **hidden)
+        gr.Timer(REFRESH_SECONDS).tick(page.refresh_if_changed, [seen, browsing], library_out, **hidden)
         # the feed table shows each scheduled refresh within seconds
         feeds_in, feeds_out = [sources_view.feeds_seen, sources_view.feed_choice], sources_view.feed_outputs
         app.load(panel.refresh_feeds_if_changed, feeds_in, feeds_out, api_visibility="private", show_progress="hidden")

@@ -1,6 +1,7 @@
 """The chat page's event handlers, over one shared ``Assistant``.
 
-Each browser session keeps its own conversation (its turns in a ``gr.State``); the assistant,
+Each browser session keeps its own conversation (its turns in a ``gr.State``) and its place in the
+library (``Browsing``: which page of the catalog, with which filter); the assistant,
 its index and its models are shared by all sessions, and ``Assistant`` makes that safe
 (questions run together, library changes wait for them). Handlers return their outputs keyed
 by component (``View``), never as positional tuples.
@@ -13,20 +14,29 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from qa.assistant import Assistant
 from qa.errors import QAError, UnknownArticleError
 from qa.options import AskOptions
-from qa.types import Answer, IndexUpdate, Turn
+from qa.types import Answer, Catalog, IndexUpdate, LibrarySummary, Turn
 from qa.web import render
 from qa.web.gradio_shim import gr
 
 log = logging.getLogger(__name__)
 
 Outputs = dict[Any, Any]  # component -> new value (``gr.skip()``: leave it as it is)
+PAGE_ROWS = 50  # articles the library table shows at a time
+
+
+@dataclass(frozen=True)
+class Browsing:
+    """Where a session is in the library: the page of the catalog from ``offset``, filtered by ``query``."""
+
+    offset: int = 0
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class View:
     header: Any
     seen: Any
     status: Any
+    browsing: Any  # the session's ``Browsing`` (a ``gr.State``)
 
     @property
     def chat_outputs(self) -> list[Any]:
@@ -53,7 +64,12 @@ class View:
     @property
     def library_outputs(self) -> list[Any]:
         """What a change of the library changes."""
-        return [self.library, self.to_remove, self.source_filter, self.header, self.seen]
+        return [self.library, self.to_remove, self.source_filter, self.header, self.seen, self.browsing]
+
+    @property
+    def browse_outputs(self) -> list[Any]:
+        """What moving through the library (a page on, back, another filter) changes."""
+        return [self.library, self.to_remove, self.browsing]
 
 
 def streamed(ask: Callable[[Callable[[str], None]], Answer], every: float = 0.1) -> Iterator[str | Answer]:
@@ -87,7 +103,10 @@ def streamed(ask: Callable[[Callable[[str], None]], Answer], every: float = 0.1)
 
 def library_signature(assistant: Assistant) -> str:
     """A string that changes whenever the assistant's library changes (articles added, replaced or removed)."""
-    summary = assistant.summary()
+    return _signature(assistant.summary())
+
+
+def _signature(summary: LibrarySummary) -> str:
     return f"{summary.changes}:{summary.articles}:{summary.passages}"
 
 
@@ -195,33 +214,70 @@ class ChatPage:
             return {"error": str(exc)}
 
     # ---- library ---------------------------------------------------------------
-    def articles_api(self) -> list[dict[str, Any]]:
-        """Return the library: each article's metadata and passage count (no text)."""
-        return [
-            {k: v for k, v in a.to_dict().items() if k not in ("text", "path")} | {"passages": n}
-            for a, n in self.assistant.library()
-        ]
+    def articles_api(self, offset: int = 0, limit: int | None = None, query: str = "") -> list[dict[str, Any]]:
+        """Return the library, newest first: each article's doc_id, title, date, source, url and passages (no article
+        is read). ``limit`` articles (none: all) from ``offset``; ``query``: only those whose title, source or id
+        contains it (any case)."""
+        try:
+            return [e.to_dict() for e in self.assistant.catalog(offset, limit, query=query or None).entries]
+        except QAError as exc:
+            raise gr.Error(str(exc)) from None
 
-    def refresh(self) -> Outputs:
-        """The library table, the removal and source choices, the heading and the library's signature."""
-        seen = library_signature(self.assistant)  # first: a change made meanwhile is shown by the next poll
-        library = self.assistant.library()
+    def _page(self, browsing: Browsing) -> tuple[Catalog, Browsing]:
+        """The page of the catalog ``browsing`` asks for; past the end (articles removed since), the last page."""
+        catalog = self.assistant.catalog(browsing.offset, PAGE_ROWS, query=browsing.query)
+        if not catalog.entries and catalog.total:
+            browsing = replace(browsing, offset=(catalog.total - 1) // PAGE_ROWS * PAGE_ROWS)
+            catalog = self.assistant.catalog(browsing.offset, PAGE_ROWS, query=browsing.query)
+        return catalog, browsing
+
+    def _shelf(self, catalog: Catalog, browsing: Browsing, chosen: list[str] | None = None) -> Outputs:
+        """The library table and the removal choices (the articles of the page shown) for ``browsing``; what is
+        chosen for removal becomes ``chosen`` (None: it stays, of whichever page it was chosen on)."""
+        v, choices = self.view, [(f"{e.title} ({e.doc_id})", e.doc_id) for e in catalog.entries]
+        removal = gr.update(choices=choices) if chosen is None else gr.update(choices=choices, value=chosen)
+        return {v.library: render.library_html(catalog, browsing.query), v.to_remove: removal, v.browsing: browsing}
+
+    def browse(self, browsing: Browsing | None, pages: int = 0, query: str | None = None) -> Outputs:
+        """Move ``pages`` pages on (back when negative) in the library, or show the first page filtered by ``query``."""
+        browsing = browsing or Browsing()
+        if query is not None:
+            browsing = Browsing(0, query.strip())
+        browsing = replace(browsing, offset=max(0, browsing.offset + pages * PAGE_ROWS))
+        return self._shelf(*self._page(browsing))
+
+    def next_page(self, browsing: Browsing | None) -> Outputs:
+        """The next page of the library (the last one stays)."""
+        return self.browse(browsing, 1)
+
+    def previous_page(self, browsing: Browsing | None) -> Outputs:
+        """The page before (the first one stays)."""
+        return self.browse(browsing, -1)
+
+    def filter_library(self, query: str | None, browsing: Browsing | None) -> Outputs:
+        """The first page of the articles whose title, source or id contains ``query`` (all when it is empty)."""
+        return self.browse(browsing, query=query or "")
+
+    def refresh(self, browsing: Browsing | None = None) -> Outputs:
+        """The library table (the page ``browsing`` shows, kept within the library), the removal and source
+        choices, the heading and the library's signature. No article is read."""
+        summary = self.assistant.summary()  # first: a change made meanwhile is shown by the next poll
+        catalog, browsing = self._page(browsing or Browsing())
         v = self.view
         return {
-            v.library: render.library_html(library),
-            v.to_remove: gr.update(choices=[(f"{a.title} ({a.doc_id})", a.doc_id) for a, _ in library], value=[]),
-            v.source_filter: gr.update(choices=sorted({a.source for a, _ in library if a.source})),
-            v.header: render.header_markdown(library),
-            v.seen: seen,
+            **self._shelf(catalog, browsing, chosen=[]),
+            v.source_filter: gr.update(choices=list(catalog.sources)),
+            v.header: render.header_markdown(summary),
+            v.seen: _signature(summary),
         }
 
-    def refresh_if_changed(self, seen: str | None) -> Outputs:
+    def refresh_if_changed(self, seen: str | None, browsing: Browsing | None = None) -> Outputs:
         """Like ``refresh``, but change nothing when the library is as this page last saw it."""
-        if seen == library_signature(self.assistant):  # cheap: no article is read while nothing changed
+        if seen == library_signature(self.assistant):  # cheap: nothing is listed while nothing changed
             return {component: gr.skip() for component in self.view.library_outputs}
-        return self.refresh()
+        return self.refresh(browsing)
 
-    def upload(self, files: Sequence[Any] | None) -> Outputs:
+    def upload(self, files: Sequence[Any] | None, browsing: Browsing | None = None) -> Outputs:
         """Add uploaded article files to the library; returns a status message and the refreshed library.
 
         Gradio refuses files of other types or over the size limit before they get here;
@@ -229,12 +285,12 @@ class ChatPage:
         """
         paths = [Path(f if isinstance(f, str) else getattr(f, "name", str(f))) for f in files or []]
         if not paths:
-            return {self.view.status: "Choose one or more article files first.", **self.refresh()}
+            return {self.view.status: "Choose one or more article files first.", **self.refresh(browsing)}
         try:
             lines = self.describe_update(self.assistant.add(paths, show_progress=False))
         except QAError as exc:
             lines = [f"✗ {render.escape_text(str(exc))}"]
-        return {self.view.status: "\n".join(f"- {line}" for line in lines), **self.refresh()}
+        return {self.view.status: "\n".join(f"- {line}" for line in lines), **self.refresh(browsing)}
 
     def describe_update(self, update: IndexUpdate) -> list[str]:
         """One line per article added, updated or already there, and per file or page that could not be used."""
@@ -254,16 +310,17 @@ class ChatPage:
         except UnknownArticleError:
             return doc_id
 
-    def remove(self, doc_ids: Sequence[str] | None) -> Outputs:
-        """Delete the chosen articles from the library; returns a status message and the refreshed library."""
-        ids = list(doc_ids or [])
+    def remove(self, doc_ids: Sequence[str] | None, browsing: Browsing | None = None) -> Outputs:
+        """Delete the chosen articles (of the page shown, or ids typed in) from the library; returns a status
+        message and the refreshed library."""
+        ids = [d.strip() for d in doc_ids or [] if d.strip()]
         if not ids:
-            return {self.view.status: "Choose the articles to remove first.", **self.refresh()}
+            return {self.view.status: "Choose the articles to remove first.", **self.refresh(browsing)}
         titles = {d: self._title(d) for d in ids}
         try:
             removed = self.assistant.remove(ids)
-        except QAError as exc:  # UnknownArticleError: removed meanwhile by another session
-            return {self.view.status: f"✗ {render.escape_text(str(exc))}", **self.refresh()}
+        except QAError as exc:  # UnknownArticleError: a mistyped id, or removed meanwhile by another session
+            return {self.view.status: f"✗ {render.escape_text(str(exc))}", **self.refresh(browsing)}
         esc = render.escape_text
         status = "\n".join(f"- ✓ Removed: {esc(titles[d])} (id {esc(d)})" for d in removed)
-        return {self.view.status: status, **self.refresh()}
+        return {self.view.status: status, **self.refresh(browsing)}

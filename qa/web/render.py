@@ -11,7 +11,17 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlparse
 
 from qa.errors import UnknownArticleError
-from qa.types import NEAREST, NO_ANSWER, Answer, Article, Citation, FeedStatus, removed_note
+from qa.types import (
+    NEAREST,
+    NO_ANSWER,
+    Answer,
+    Article,
+    Catalog,
+    Citation,
+    FeedStatus,
+    LibrarySummary,
+    removed_note,
+)
 
 CONTEXT_CHARS = 400  # of the article shown on each side of a quoted sentence
 SEARCHING = "<em>Searching the articles…</em>"
@@ -206,27 +216,34 @@ def sources_html(answers: Sequence[Answer], article: Callable[[str], Article], s
     return panel
 
 
-def library_html(library: Sequence[tuple[Article, int]]) -> str:
-    """Return the article library as an HTML table (title, source, date, passages, id)."""
-    if not library:
+def library_html(catalog: Catalog, query: str = "") -> str:
+    """Return a page of the library's catalog as an HTML table (title, source, date, passages, id) under a line
+    that says which articles of how many it shows; ``query`` is the filter it was made with."""
+    if not catalog.total:
+        if query.strip():
+            return f"<p class='qa-meta'>No article's title, source or id contains “{html.escape(query.strip())}”.</p>"
         return "<p class='qa-meta'>The library is empty: upload articles below.</p>"
     rows = []
-    for a, passages in sorted(library, key=lambda item: (item[0].date or "", item[0].title), reverse=True):
+    for a in catalog.entries:
         url = safe_url(a.url)
         title = html.escape(a.title)
         if url:
             title = f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>{title}</a>"
-        cells = [title, html.escape(a.source or ""), html.escape(a.date or ""), str(passages), html.escape(a.doc_id)]
+        cells = [title, html.escape(a.source or ""), html.escape(a.date or ""), str(a.passages), html.escape(a.doc_id)]
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("Title", "Source", "Date", "Passages", "ID"))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    first, last = catalog.offset + 1, catalog.offset + len(catalog.entries)
+    which = f" matching “{html.escape(query.strip())}”" if query.strip() else ""
+    shown = f"Articles {first:,}–{last:,} of {catalog.total:,}{which}, newest first" if rows else "No more articles"
+    caption = f"<p class='qa-meta' id='qa-library-shown'>{shown}</p>"
+    return f"{caption}<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def header_markdown(library: Sequence[tuple[Article, int]]) -> str:
+def header_markdown(summary: LibrarySummary) -> str:
     """Return the page's heading: how many articles it answers from."""
-    count = len(library)
+    count = summary.articles
     return (
-        f"## Newsdesk QA\nAnswers from **{count}** indexed article{'' if count == 1 else 's'}, "
+        f"## Newsdesk QA\nAnswers from **{count:,}** indexed article{'' if count == 1 else 's'}, "
         "every sentence with its source. When the articles do not say, it says so."
     )
 

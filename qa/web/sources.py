@@ -21,7 +21,7 @@ from qa.errors import QAError
 from qa.types import Article, FeedStatus, FileProblem
 from qa.web import render
 from qa.web.gradio_shim import gr
-from qa.web.page import ChatPage, Outputs
+from qa.web.page import Browsing, ChatPage, Outputs
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class SourcesPanel:
         self.view = view
 
     # ---- pages -----------------------------------------------------------------
-    def add_urls(self, text: str | None) -> Iterator[Outputs]:
+    def add_urls(self, text: str | None, browsing: Browsing | None = None) -> Iterator[Outputs]:
         """Fetch the article pages at the URLs in ``text`` (one a line) and add them, showing each as it is fetched."""
         status, esc = self.page.view.status, render.escape_text
         given = list(dict.fromkeys((text or "").split()))
@@ -120,14 +120,14 @@ class SourcesPanel:
             for event in in_thread(work):
                 if isinstance(event, Done):
                     lines = refused + self.page.describe_update(event.value)
-                    yield {status: _bullets(lines), self.view.urls: "", **self.page.refresh()}
+                    yield {status: _bullets(lines), self.view.urls: "", **self.page.refresh(browsing)}
                 else:
                     yield {status: f"*{esc(event)}*"}
         except QAError as exc:
-            yield {status: f"✗ {esc(str(exc))}", **self.page.refresh()}
+            yield {status: f"✗ {esc(str(exc))}", **self.page.refresh(browsing)}
         except Exception:  # the page must say so rather than wait forever
             log.exception("Adding %s failed", urls)
-            yield {status: "✗ Something went wrong; the server log has the details.", **self.page.refresh()}
+            yield {status: "✗ Something went wrong; the server log has the details.", **self.page.refresh(browsing)}
 
     # ---- feeds -----------------------------------------------------------------
     def feeds_api(self) -> list[dict[str, Any]]:
@@ -154,15 +154,17 @@ class SourcesPanel:
             return {component: gr.skip() for component in self.view.feed_outputs}
         return self.feeds_state(chosen or ())
 
-    def add_feed(self, url: str | None, every: str | None) -> Iterator[Outputs]:
+    def add_feed(self, url: str | None, every: str | None, browsing: Browsing | None = None) -> Iterator[Outputs]:
         """Follow the feed at ``url`` and fetch its articles now, showing what it does as it goes."""
         yield from self._feed_work(
-            lambda tell: [self._need().add((url or "").strip(), every or "30m", on_progress=tell)]
+            lambda tell: [self._need().add((url or "").strip(), every or "30m", on_progress=tell)], browsing
         )
 
-    def refresh_now(self, chosen: Sequence[str] | None) -> Iterator[Outputs]:
+    def refresh_now(self, chosen: Sequence[str] | None, browsing: Browsing | None = None) -> Iterator[Outputs]:
         """Refresh the chosen feeds now (all of them when none is chosen)."""
-        yield from self._feed_work(lambda tell: self._need().refresh(list(chosen or []) or None, on_progress=tell))
+        yield from self._feed_work(
+            lambda tell: self._need().refresh(list(chosen or []) or None, on_progress=tell), browsing
+        )
 
     def remove_feeds(self, chosen: Sequence[str] | None) -> Outputs:
         """Stop following the chosen feeds; their articles stay in the library."""
@@ -181,14 +183,16 @@ class SourcesPanel:
             raise QAError("This library has no index folder, so it cannot follow feeds.")
         return self.feeds
 
-    def _feed_work(self, work: Callable[[Callable[[str], None]], list[FeedStatus]]) -> Iterator[Outputs]:
+    def _feed_work(
+        self, work: Callable[[Callable[[str], None]], list[FeedStatus]], browsing: Browsing | None = None
+    ) -> Iterator[Outputs]:
         v = self.view
         try:
             for event in in_thread(work):
                 if isinstance(event, Done):
                     lines = [line for status in event.value for line in _feed_lines(status)]
                     text = "\n".join(lines) or "No feeds to refresh: add one first."
-                    yield {v.feed_status: text, v.feed_url: "", **self.feeds_state(), **self.page.refresh()}
+                    yield {v.feed_status: text, v.feed_url: "", **self.feeds_state(), **self.page.refresh(browsing)}
                 else:
                     yield {v.feed_status: f"*{render.escape_text(event)}*"}
         except QAError as exc:

@@ -14,7 +14,10 @@ every segment for its best and keeps the best of those (inner products compare a
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,23 +33,90 @@ from llama_index.vector_stores.faiss import FaissMapVectorStore, FaissVectorStor
 
 from qa.config import Config
 from qa.index.bm25 import merge_due
-from qa.index.durability import link_or_copy
+from qa.index.durability import link_or_copy, sha256_file
+from qa.index.records import damaged
 from qa.index.stores import faiss as kinds
 from qa.index.stores.faiss import FAISS_FILE
 
 FOLDER = "faiss"
 LISTING = "segments.json"
+_CHUNK = 1 << 24  # bytes hashed at a time
 
 
 @dataclass
 class VectorSegment:
     """A FAISS index and its name; ``stored``: the vectors its file holds (None: no file written yet),
-    ``deleted``: ids removed in memory since its file was written."""
+    ``deleted``: ids removed in memory since its file was written. A segment opened from a listing that
+    describes it (``listed``: its vector count, kind and SHA-256) is read when first needed (``index``)."""
 
     name: str
-    index: Any
+    loaded: Any | None
     stored: int | None = None
     deleted: set[int] = field(default_factory=set)
+    listed: dict[str, Any] = field(default_factory=dict)
+    opened: _SegmentFile | None = None
+
+    @property
+    def index(self) -> Any:
+        """The FAISS index (read from its file, and checked, the first time)."""
+        if self.loaded is None:
+            assert self.opened is not None
+            self.loaded = self.opened.read(self.deleted)
+        return self.loaded
+
+    @property
+    def count(self) -> int:
+        """How many vectors it holds (its file is not read for that)."""
+        return int(self.listed["vectors"]) if self.loaded is None else int(self.loaded.ntotal)
+
+    def described(self) -> dict[str, Any]:
+        """Its kind (and IVF list count), as the manifest records them (its file is not read for that)."""
+        if self.loaded is None:
+            return {k: self.listed[k] for k in ("kind", "nlist") if k in self.listed}
+        return kinds.describe(self.loaded)
+
+    def listing(self) -> dict[str, Any]:
+        """What the listing records of it once its file is written (``sha256``: its file's)."""
+        return {"vectors": self.count, "stored": self.stored, **self.described(), "sha256": self.listed.get("sha256")}
+
+
+class _SegmentFile:
+    """A segment's file, opened when the index is loaded (it stays readable after a writer deleted the
+    version) and read whole when first needed, checked against the SHA-256 its listing records."""
+
+    def __init__(self, path: Path, sha256: str, dimension: int) -> None:
+        self.path, self.sha256, self.dimension = path, sha256, dimension
+        self._fd = os.open(path, os.O_RDONLY)
+        self._lock = threading.Lock()
+
+    def read(self, deleted: set[int]) -> Any:
+        with self._lock:
+            digest, size = hashlib.sha256(), os.fstat(self._fd).st_size
+            for at in range(0, size, _CHUNK):
+                digest.update(os.pread(self._fd, min(_CHUNK, size - at), at))
+            if digest.hexdigest() != self.sha256:
+                raise damaged(self.path, "it does not match its checksum in the listing (SHA-256)")
+            by_descriptor = Path(f"/proc/self/fd/{self._fd}")  # Linux: the file opened, even once deleted
+            if by_descriptor.exists():
+                index = faiss.read_index(str(by_descriptor))
+            else:
+                index = faiss.deserialize_index(np.frombuffer(os.pread(self._fd, size, 0), dtype=np.uint8))
+            index = _checked(index, self.path.stem, self.dimension)
+            if deleted:
+                index.remove_ids(np.asarray(sorted(deleted), dtype=np.int64))
+            return index
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+
+def _checked(index: Any, name: str, dimension: int) -> Any:
+    if index.d != dimension:
+        raise ValueError(f"segment {name} holds {index.d}-d vectors; the manifest says {dimension}")
+    kinds.describe(index)  # raises ValueError for an index of a kind not built here
+    return index
 
 
 def _name() -> str:
@@ -68,10 +138,10 @@ class FaissSegments:
 
     @property
     def ntotal(self) -> int:
-        return sum(int(s.index.ntotal) for s in self.segments)
+        return sum(s.count for s in self.segments)
 
-    def largest(self) -> Any:
-        return max(self.segments, key=lambda s: s.index.ntotal).index
+    def largest(self) -> VectorSegment:
+        return max(self.segments, key=lambda s: s.count)
 
     def add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Add vectors to the newest segment while it has no file yet, else to a new exact one."""
@@ -95,7 +165,7 @@ class FaissSegments:
         """The ``k`` best (inner product, id) pairs over every segment, best first."""
         found: list[tuple[float, int]] = []
         for segment in self.segments:
-            if segment.index.ntotal == 0:
+            if segment.count == 0:
                 continue
             params = kinds.search_parameters(segment.index, config, allowed)
             scores, ids = segment.index.search(vector, min(k, int(segment.index.ntotal)), params=params)
@@ -112,33 +182,33 @@ class FaissSegments:
 
     def describe(self) -> dict[str, Any]:
         """The largest segment's kind (and IVF list count), and the segment count when there are several."""
-        described = kinds.describe(self.largest()) if self.segments else {"kind": kinds.IndexKind.FLAT.value}
+        described = self.largest().described() if self.segments else {"kind": kinds.IndexKind.FLAT.value}
         return described if len(self.segments) <= 1 else {**described, "segments": len(self.segments)}
 
     # ---- merging -------------------------------------------------------------------
     def fit(self, config: Config) -> None:
         """Rebuild into one segment when the largest is not the kind the collection's size calls for;
         else merge segments where due, and rewrite those that lost more than half of their vectors."""
-        self.segments = [s for s in self.segments if s.index.ntotal or s is self.segments[-1]]
+        self.segments = [s for s in self.segments if s.count or s is self.segments[-1]]
         total = self.ntotal
         largest = self.largest() if self.segments else None
         if largest is not None and self._needs_rebuild(largest, total, config):
             self._merge(list(range(len(self.segments))), config, total)
             return
-        while (places := merge_due([int(s.index.ntotal) for s in self.segments])) is not None:
+        while (places := merge_due([s.count for s in self.segments])) is not None:
             self._merge(places, config, None)
         for segment in self.segments:
             if segment.stored and len(segment.deleted) * 2 > segment.stored:
-                segment.name, segment.stored, segment.deleted = _name(), None, set()
+                segment.name, segment.stored, segment.deleted, segment.listed = _name(), None, set(), {}
 
     @staticmethod
-    def _needs_rebuild(largest: Any, total: int, config: Config) -> bool:
-        kind = kinds.kind_for(total, config)
-        if kind is not kinds.index_kind(largest):
+    def _needs_rebuild(largest: VectorSegment, total: int, config: Config) -> bool:
+        kind, described = kinds.kind_for(total, config), largest.described()
+        if kind is not kinds.IndexKind(described["kind"]):
             return True
         if kind is kinds.IndexKind.FLAT:
             return False
-        ratio = kinds.wanted_nlist(total, config) / largest.nlist
+        ratio = kinds.wanted_nlist(total, config) / described["nlist"]
         return ratio >= kinds.NLIST_SLACK or ratio <= 1 / kinds.NLIST_SLACK
 
     def _merge(self, places: list[int], config: Config, kind_count: int | None) -> None:
@@ -160,7 +230,8 @@ class FaissSegments:
     # ---- files ---------------------------------------------------------------------
     def save(self, folder: Path, previous: Path | None) -> None:
         """Write the segments into ``folder``: those already in ``previous`` (a folder they were saved to)
-        are linked, the others written; the listing records each one's removed ids."""
+        are linked, the others written; the listing records each one's removed ids, vector count, kind and
+        SHA-256 (so that loading need not read it)."""
         folder.mkdir(parents=True, exist_ok=True)
         for segment in self.segments:
             file = f"{segment.name}.faiss"
@@ -168,29 +239,46 @@ class FaissSegments:
                 link_or_copy(previous / file, folder / file)
             else:
                 faiss.write_index(segment.index, str(folder / file))
-                segment.stored, segment.deleted = int(segment.index.ntotal), set()
+                segment.stored, segment.deleted, segment.listed = int(segment.index.ntotal), set(), {}
+            if not segment.listed.get("sha256"):  # written now, or read from a listing that did not record it
+                segment.listed["sha256"] = sha256_file(folder / file)
         listing = {
             "segments": [s.name for s in self.segments],
             "deleted": {s.name: sorted(s.deleted) for s in self.segments if s.deleted},
+            "held": {s.name: s.listing() for s in self.segments},
         }
         (folder / LISTING).write_text(json.dumps(listing), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, dimension: int) -> FaissSegments:
-        """Read the segments ``save`` wrote, their removed ids removed again."""
+        """Open the segments ``save`` wrote: those the listing describes are read when first needed, the
+        others now; a segment's removed ids are removed again when it is read."""
         listing = json.loads((folder / LISTING).read_text(encoding="utf-8"))
+        held = listing.get("held", {})  # not recorded before segments were read when first needed
         segments = []
         for name in listing["segments"]:
-            index = faiss.read_index(str(folder / f"{name}.faiss"))
-            if index.d != dimension:
-                raise ValueError(f"segment {name} holds {index.d}-d vectors; the manifest says {dimension}")
-            kinds.describe(index)  # raises ValueError for an index of a kind not built here
-            stored = int(index.ntotal)
             deleted = {int(i) for i in listing["deleted"].get(name, ())}
+            if name in held:
+                listed = dict(held[name])
+                opened = _SegmentFile(folder / f"{name}.faiss", str(listed["sha256"]), dimension)
+                segments.append(VectorSegment(name, None, int(listed["stored"]), deleted, listed, opened))
+                continue
+            index = _checked(faiss.read_index(str(folder / f"{name}.faiss")), name, dimension)
+            stored = int(index.ntotal)
             if deleted:
                 index.remove_ids(np.asarray(sorted(deleted), dtype=np.int64))
             segments.append(VectorSegment(name, index, stored, deleted))
         return cls(segments, dimension)
+
+
+def read_when_needed(folder: Path) -> frozenset[str]:
+    """The segment files of a ``faiss/`` folder that loading does not read (its listing describes them; each
+    is checked against its SHA-256 when first read); none when the listing cannot be read."""
+    try:
+        listing = json.loads((folder / LISTING).read_text(encoding="utf-8"))
+        return frozenset(f"{name}.faiss" for name in listing.get("held", {}) if name in listing["segments"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return frozenset()
 
 
 # ---- the llama-index store over the segments ----------------------------------------------

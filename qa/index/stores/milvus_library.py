@@ -337,6 +337,16 @@ def article_rows(doc_id: str, digest: str, heading: dict[str, Any], record: str)
     return rows
 
 
+def passage_row(node: TextNode, digest: str, terms: str) -> dict[str, Any]:
+    """A passage node's row: its article's content hash and the passage's BM25 ``terms`` beside it."""
+    meta, text = node.metadata, node.get_content()
+    return {
+        "id": node.node_id, "doc_id": meta["doc_id"], "hash": digest, "position": meta["position"],
+        "span_start": meta["start"], "span_end": meta["end"], "sentences": meta["sentences"],
+        "text": fit(text), "terms": fit(terms), "embedding": node.get_embedding(),
+    }  # fmt: skip
+
+
 def fit(text: str, limit: int = MAX_TEXT_BYTES) -> str:
     """``text`` cut to at most ``limit`` bytes of UTF-8 (at a character boundary)."""
     encoded = text.encode("utf-8")
