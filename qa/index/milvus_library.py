@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from llama_index.core.schema import NodeWithScore
 from tqdm.auto import tqdm
 
 from qa.config import Config
-from qa.errors import IndexChangedError, UnknownArticleError
+from qa.errors import UnknownArticleError
 from qa.index import stores, versions
 from qa.index.bm25 import _stemmer, tokens
 from qa.index.durability import WriteLock
@@ -164,22 +164,15 @@ class MilvusLibrary:
         if self.version is not None:
             return
         root = Path(index_dir).resolve()
-        with contextlib.nullcontext(lock) if lock is not None else WriteLock(root) as held:
-            if not held.held or held.root != root:
-                raise ValueError(f"persist() needs the write lock of {root}, not of {held.root}")
+        with versions.holding(root, lock):
             replaced = versions.recorded_store(root)
             self.version, _ = versions.write_version(root, lambda folder: dict(self.manifest))
         stores.drop_replaced(replaced, self.store)
         log.info("Saved the settings of the Milvus library %s to %s", self.store.describe(), root)
 
-    @contextlib.contextmanager
-    def writing(self, index_dir: str | Path) -> Iterator[WriteLock]:
+    def writing(self, index_dir: str | Path) -> contextlib.AbstractContextManager[WriteLock]:
         """Hold ``index_dir``'s write lock; ``IndexChangedError`` when it was rebuilt since this was read."""
-        with WriteLock(index_dir) as lock:
-            current = versions.read_current(lock.root)
-            if self.version is not None and current != self.version:
-                raise IndexChangedError(str(lock.root), self.version, current)
-            yield lock
+        return versions.writing(index_dir, self.version)
 
     # ---- writing -------------------------------------------------------------------
     def update(
@@ -289,7 +282,7 @@ class MilvusLibrary:
     # ---- queries -----------------------------------------------------------------
     @property
     def store(self) -> stores.StoreSpec:
-        return stores.recorded_spec(self.manifest.get(stores.MANIFEST_KEY)) or stores.StoreSpec(stores.StoreKind.FAISS)
+        return stores.manifest_store(self.manifest)
 
     @property
     def dimension(self) -> int:
@@ -385,9 +378,7 @@ class MilvusLibrary:
             return []
         self._fresh()
         found = self._rows.bm25(terms, top_k, rows.within(doc_ids))
-        records = self._records([r["doc_id"] for r in found])
-        current = [r for r in found if (record := records.get(r["doc_id"])) is not None and record[2] == r["hash"]]
-        return [NodeWithScore(node=rows.row_node(r), score=r["score"]) for r in current]
+        return [NodeWithScore(node=rows.row_node(r), score=r["score"]) for r, _ in self._current(found)]
 
     def hybrid(
         self, query: str, query_vector: np.ndarray, per_retriever: int, top_k: int, doc_ids: Collection[str] | None
@@ -409,14 +400,16 @@ class MilvusLibrary:
         return Hit(rows.row_passage(article, notes, meta), float(node.score or 0.0))
 
     def _hits(self, found: list[dict[str, Any]]) -> list[Hit]:
-        """The rows of a search as hits, leaving out passages of an article version no longer held."""
+        """The rows of a search as hits on the passages of the articles held now."""
+        return [
+            Hit(rows.row_passage(a, notes, row), float(row["score"])) for row, (a, notes, _) in self._current(found)
+        ]
+
+    def _current(self, found: list[dict[str, Any]]) -> list[tuple[dict[str, Any], tuple[Article, ArticleNotes, str]]]:
+        """The rows of a search with their article's record, leaving out passages of a version no longer held."""
         records = self._records([r["doc_id"] for r in found])
-        hits = []
-        for row in found:
-            if (record := records.get(row["doc_id"])) is not None and record[2] == row["hash"]:
-                article, notes, _ = record
-                hits.append(Hit(rows.row_passage(article, notes, row), float(row["score"])))
-        return hits
+        held = ((row, records.get(row["doc_id"])) for row in found)
+        return [(row, record) for row, record in held if record is not None and record[2] == row["hash"]]
 
     def _terms(self, query: str) -> str:
         return " ".join(tokens([query], self._stemmer)[0])

@@ -11,7 +11,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from llama_index.core.retrievers import QueryFusionRetriever, VectorIndexRetriev
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from qa.config import Config
-from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, UnknownArticleError
+from qa.errors import CorruptIndexError, IndexNotFoundError, UnknownArticleError
 from qa.index import article_store, stores, versions
 from qa.index.article_store import Stored
 from qa.index.bm25 import BM25Index
@@ -198,23 +198,9 @@ class PassageIndex:
         self.manifest["vector_index"] = self._index.vector_store.describe()
         self.manifest["updated_at"] = _now()
 
-    @contextlib.contextmanager
-    def writing(self, index_dir: str | Path) -> Iterator[WriteLock]:
-        """Hold ``index_dir``'s write lock for a read-modify-write of this index.
-
-        Raises ``IndexLockedError`` when another writer holds the lock, and
-        ``IndexChangedError`` when another writer replaced the index since this one was read.
-        """
-        with WriteLock(index_dir) as lock:
-            self._check_unchanged(lock.root)
-            yield lock
-
-    def _check_unchanged(self, root: Path) -> None:
-        if self.version is None:
-            return
-        current = versions.read_current(root)
-        if current != self.version:
-            raise IndexChangedError(str(root), self.version, current)
+    def writing(self, index_dir: str | Path) -> contextlib.AbstractContextManager[WriteLock]:
+        """Hold ``index_dir``'s write lock for a read-modify-write of this index (``versions.writing``)."""
+        return versions.writing(index_dir, self.version)
 
     def persist(self, index_dir: str | Path, lock: WriteLock | None = None) -> None:
         """Write the index as a new version in ``index_dir`` and switch ``CURRENT`` to it.
@@ -226,10 +212,8 @@ class PassageIndex:
         afterwards. A crash at any moment leaves ``CURRENT`` naming a complete index.
         """
         root = Path(index_dir).resolve()
-        with contextlib.nullcontext(lock) if lock is not None else WriteLock(root) as held:
-            if not held.held or held.root != root:
-                raise ValueError(f"persist() needs the write lock of {root}, not of {held.root}")
-            self._check_unchanged(root)
+        with versions.holding(root, lock):
+            versions.check_unchanged(root, self.version)
             replaced = versions.recorded_store(root)
             version = self._write_version(root)
             # the records written now are read from their files from now on
@@ -305,7 +289,7 @@ class PassageIndex:
     @property
     def store(self) -> stores.StoreSpec:
         """Where the passage vectors live (as the manifest records it)."""
-        return stores.recorded_spec(self.manifest.get(stores.MANIFEST_KEY)) or stores.StoreSpec(stores.StoreKind.FAISS)
+        return stores.manifest_store(self.manifest)
 
     @property
     def dimension(self) -> int:

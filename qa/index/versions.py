@@ -26,23 +26,24 @@ arrays are ``.npy`` read with ``allow_pickle=False``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from qa.config import Config
-from qa.errors import CorruptIndexError, IndexNotFoundError, ManifestMismatchError, OldFormatError
+from qa.errors import CorruptIndexError, IndexChangedError, IndexNotFoundError, ManifestMismatchError, OldFormatError
 from qa.index import article_store, stores
 from qa.index.article_store import ARTICLES
 from qa.index.bm25 import SEGMENTS as BM25_LISTING
-from qa.index.durability import file_checksums, fsync_dir, write_atomically
+from qa.index.durability import WriteLock, file_checksums, fsync_dir, write_atomically
 from qa.index.stores import faiss_segments
 from qa.index.stores.faiss import FAISS_FILE, ID_MAP
 from qa.ingest.articles import content_hash
@@ -59,6 +60,34 @@ MANIFEST = "manifest.json"
 BM25_DIR = "bm25"
 CURRENT = "CURRENT"
 CHECKSUMS = "files"  # manifest key: {file: SHA-256} of every other file of the version
+
+
+@contextlib.contextmanager
+def writing(index_dir: str | Path, version: str | None) -> Iterator[WriteLock]:
+    """Hold ``index_dir``'s write lock for a read-modify-write of the index read from ``version``.
+
+    Raises ``IndexLockedError`` when another writer holds the lock, and ``IndexChangedError`` when another
+    writer replaced that version since it was read.
+    """
+    with WriteLock(index_dir) as lock:
+        check_unchanged(lock.root, version)
+        yield lock
+
+
+@contextlib.contextmanager
+def holding(root: Path, lock: WriteLock | None) -> Iterator[WriteLock]:
+    """``lock``, when the caller holds the write lock of ``root`` already (checked); else the lock, taken here."""
+    with contextlib.nullcontext(lock) if lock is not None else WriteLock(root) as held:
+        if not held.held or held.root != root:
+            raise ValueError(f"writing {root} needs its write lock, not that of {held.root}")
+        yield held
+
+
+def check_unchanged(root: Path, version: str | None) -> None:
+    """Raise ``IndexChangedError`` when ``CURRENT`` in ``root`` no longer names ``version`` (None: read from none)."""
+    current = read_current(root)
+    if version is not None and current != version:
+        raise IndexChangedError(str(root), version, current)
 
 
 def write_version(

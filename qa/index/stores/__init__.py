@@ -94,6 +94,11 @@ class StoreSpec:
         return f"{scheme}://{self.uri.split('://', 1)[1]}/{self.collection}"
 
 
+def manifest_store(manifest: Mapping[str, object]) -> StoreSpec:
+    """Where a version's manifest says its library lives (FAISS when it says nothing readable)."""
+    return recorded_spec(manifest.get(MANIFEST_KEY)) or StoreSpec(StoreKind.FAISS)
+
+
 def parse_store(value: str) -> StoreSpec:
     """Parse a ``--store`` value: ``faiss``, ``milvus://HOST[:PORT][/PREFIX]`` or ``milvus-vectors://...``.
 

@@ -36,7 +36,7 @@ from llama_index.core.schema import TextNode
 
 from qa.errors import CorruptIndexError, InvalidStoreError
 from qa.index.passage_table import passage_node
-from qa.index.stores.milvus import _connect, _http, _in_expression, _reaching
+from qa.index.stores.milvus import _connect, _in_expression, _reaching
 from qa.types import Article, ArticleNotes, Passage
 
 try:
@@ -389,10 +389,6 @@ def row_passage(article: Article, notes: ArticleNotes, place: dict[str, Any]) ->
     start, end = place.get("span_start", place.get("start")), place.get("span_end", place.get("end"))
     sentences = tuple(notes.sentence(article.text, s, e) for s, e in place["sentences"])
     return Passage(article.doc_id, place["position"], start, end, article.text[start:end], sentences)
-
-
-def address(uri: str) -> str:
-    return _http(uri)
 
 
 def _quoted(value: str) -> str:
